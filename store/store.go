@@ -1,0 +1,239 @@
+// Package store is Ironclad's persistence layer: it opens Postgres or SQLite
+// through gorm, applies the versioned migrations, runs every query the other
+// packages need, and is the only place that translates gorm and driver errors
+// (see errors.go).
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialect names returned by Store.Dialect.
+const (
+	DialectPostgres = "postgres"
+	DialectSQLite   = "sqlite"
+)
+
+// sqlitePragmas are applied by the driver to every new SQLite connection:
+// WAL lets readers run beside the single writer, busy_timeout makes a writer
+// wait for the lock instead of failing, and foreign_keys enables the cascades
+// declared in the migrations (SQLite leaves them off by default).
+var sqlitePragmas = []string{
+	"journal_mode(WAL)",
+	"busy_timeout(5000)",
+	"foreign_keys(ON)",
+	"synchronous(NORMAL)",
+}
+
+// Store is the database handle shared by every service. It is safe for
+// concurrent use.
+type Store struct {
+	db      *gorm.DB
+	sqlDB   *sql.DB
+	dialect string
+}
+
+// Open connects to dsn and returns a ready Store; it does not migrate.
+//
+// A dsn beginning with "postgres://" or "postgresql://" selects Postgres.
+// Anything else is an SQLite file path (its parent directory is created) or a
+// "file:" URI; the WAL, busy_timeout(5000), foreign_keys(ON) and
+// synchronous(NORMAL) pragmas and _txlock=immediate are added unless the DSN
+// already sets them. A named in-memory database, "file:/NAME?vfs=memdb",
+// is shared by every Store opened on it in the process; the shared-cache
+// form "file:NAME?mode=memory&cache=shared" is opened as that equivalent.
+// Open verifies the connection before returning.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	cfg := &gorm.Config{
+		// SQL text and its values must never reach logs or clients.
+		Logger:         logger.Discard,
+		TranslateError: true,
+		// Single statements need no transaction; multi-statement
+		// operations open their own.
+		SkipDefaultTransaction: true,
+		PrepareStmt:            true,
+		PrepareStmtMaxSize:     256,
+		NowFunc:                func() time.Time { return utc(time.Now()) },
+		// Ping below instead, bounded by ctx.
+		DisableAutomaticPing: true,
+	}
+
+	var (
+		dialector gorm.Dialector
+		dialect   string
+		memory    bool
+	)
+	if isPostgres(dsn) {
+		dialect = DialectPostgres
+		dialector = postgres.New(postgres.Config{DSN: dsn})
+	} else {
+		dialect = DialectSQLite
+		full, mem, err := sqliteDSN(dsn)
+		if err != nil {
+			return nil, err
+		}
+		memory = mem
+		dialector = sqlite.Open(full)
+	}
+
+	db, err := gorm.Open(dialector, cfg)
+	if err != nil {
+		if db != nil {
+			if sqlDB, _ := db.DB(); sqlDB != nil {
+				_ = sqlDB.Close()
+			}
+		}
+		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
+	}
+	configurePool(sqlDB, dialect, memory)
+
+	s := &Store{db: db, sqlDB: sqlDB, dialect: dialect}
+	if err := s.Ping(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// configurePool sizes the connection pool for the machine.
+func configurePool(sqlDB *sql.DB, dialect string, privateMemory bool) {
+	n := 4 * runtime.GOMAXPROCS(0)
+	switch {
+	case dialect == DialectPostgres:
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
+		// Recycle connections so a failover or a pgbouncer restart is
+		// picked up, and idle ones are returned to the server.
+		sqlDB.SetConnMaxLifetime(30 * time.Minute)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	case privateMemory:
+		// ":memory:" without a shared cache is a separate database per
+		// connection: keep exactly one, forever.
+		sqlDB.SetMaxOpenConns(1)
+		sqlDB.SetMaxIdleConns(1)
+	default:
+		// WAL allows many readers beside one writer; writers queue on
+		// the database lock (busy_timeout). Connections are never
+		// expired: a named in-memory database lives only as long as one
+		// of its connections does.
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
+	}
+}
+
+// isPostgres reports whether dsn is a Postgres URL.
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// sqliteDSN adds the standard pragmas and immediate transactions to an
+// SQLite DSN and creates the parent directory of a plain file path. It
+// reports whether the DSN names a private (per-connection) in-memory database.
+func sqliteDSN(dsn string) (full string, privateMemory bool, err error) {
+	if dsn == "" {
+		return "", false, fmt.Errorf("store: open sqlite: empty database path")
+	}
+	base, rawQuery, _ := strings.Cut(dsn, "?")
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", false, fmt.Errorf("store: open sqlite: invalid query in database DSN: %w", err)
+	}
+
+	if q.Get("mode") == "memory" && q.Get("cache") == "shared" && strings.HasPrefix(base, "file:") {
+		// Shared-cache mode locks per table and fails a transaction at
+		// once when another connection writes (the driver does not retry
+		// BEGIN, and busy_timeout does not apply), so concurrent requests
+		// would see "database table is locked". The memdb VFS gives the
+		// same thing, a named in-memory database shared by every
+		// connection of the process, with ordinary file locking.
+		base = "file:/" + strings.TrimLeft(strings.TrimPrefix(base, "file:"), "/")
+		q.Del("mode")
+		q.Del("cache")
+		q.Set("vfs", "memdb")
+	}
+	memdb := q.Get("vfs") == "memdb"
+	memory := memdb || base == ":memory:" || base == "file::memory:" || q.Get("mode") == "memory"
+	privateMemory = memory && !memdb && q.Get("cache") != "shared"
+	if !memory && !strings.HasPrefix(base, "file:") {
+		if err := os.MkdirAll(filepath.Dir(base), 0o700); err != nil {
+			return "", false, fmt.Errorf("store: open sqlite: create directory: %w", err)
+		}
+	}
+
+	set := map[string]bool{}
+	for _, p := range q["_pragma"] {
+		name, _, _ := strings.Cut(p, "(")
+		name, _, _ = strings.Cut(name, "=")
+		set[strings.ToLower(strings.TrimSpace(name))] = true
+	}
+	for _, p := range sqlitePragmas {
+		name, _, _ := strings.Cut(p, "(")
+		if !set[name] {
+			q.Add("_pragma", p)
+		}
+	}
+	// Every write transaction takes the write lock at BEGIN, so two
+	// transactions never both read and then both try to upgrade (which
+	// SQLite resolves by failing one at once instead of waiting).
+	if q.Get("_txlock") == "" {
+		q.Set("_txlock", "immediate")
+	}
+	return base + "?" + q.Encode(), privateMemory, nil
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() error {
+	if p, ok := s.db.ConnPool.(*gorm.PreparedStmtDB); ok {
+		p.Close()
+	}
+	if err := s.sqlDB.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// Ping reports whether the database is reachable.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// Dialect returns "postgres" or "sqlite".
+func (s *Store) Dialect() string { return s.dialect }
+
+// DB returns the underlying gorm handle, for tests and instrumentation such
+// as a query counter. Application code uses the Store's methods.
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// utc normalizes a time for storage: UTC (so SQLite's text timestamps compare
+// correctly as strings) at microsecond precision (what Postgres keeps), so
+// both databases hold and return the same value.
+func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// utcPtr is utc for optional times.
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := utc(*t)
+	return &u
+}

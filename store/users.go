@@ -1,0 +1,117 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/ironclad-auth/ironclad/models"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+	"gorm.io/gorm"
+)
+
+// usernameKey folds a username for case-insensitive uniqueness and lookup:
+// Unicode canonical caseless matching (NFD, full case folding, then NFC), so
+// "Alice", "ALICE" and "alice", "Straße" and "STRASSE", or a precomposed and a
+// decomposed "é" all name the same account. Changing this function changes
+// which rows match: it needs a migration recomputing users.username_key.
+func usernameKey(username string) string {
+	return norm.NFC.String(cases.Fold().String(norm.NFD.String(username)))
+}
+
+// CreateUser inserts u. It sets u.ID (a random UUID) when empty, u.UsernameKey,
+// u.Role to USER when empty, and u.CreatedAt when zero. New users are always
+// active (Active is set to true); deactivate one with SetUserActive. A
+// username already taken, in any letter case, gives a BAD_USER_INPUT
+// *models.Error on the "username" field.
+func (s *Store) CreateUser(ctx context.Context, u *models.User) error {
+	if u.Username == "" {
+		return models.BadField("username", "username is required")
+	}
+	if u.Role == "" {
+		u.Role = models.RoleUser
+	}
+	if !u.Role.IsValid() {
+		return models.BadField("role", "role must be USER or ADMIN")
+	}
+	if u.ID == "" {
+		u.ID = uuid.NewString()
+	}
+	u.UsernameKey = usernameKey(u.Username)
+	u.Active = true
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = time.Now()
+	}
+	u.UpdatedAt = u.CreatedAt
+	normalizeUser(u)
+
+	err := s.db.WithContext(ctx).Create(u).Error
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		// The ID is a fresh UUID, so the unique index that failed is the
+		// username's.
+		return models.BadField("username", "username is already taken")
+	}
+	return wrap("create user", err)
+}
+
+// UserByID returns the user with this id, or ErrNotFound.
+func (s *Store) UserByID(ctx context.Context, id string) (*models.User, error) {
+	var u models.User
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&u).Error; err != nil {
+		return nil, wrap("user by id", err)
+	}
+	normalizeUser(&u)
+	return &u, nil
+}
+
+// UserByUsername returns the user with this username in any letter case, or
+// ErrNotFound.
+func (s *Store) UserByUsername(ctx context.Context, username string) (*models.User, error) {
+	var u models.User
+	if err := s.db.WithContext(ctx).Where("username_key = ?", usernameKey(username)).Take(&u).Error; err != nil {
+		return nil, wrap("user by username", err)
+	}
+	normalizeUser(&u)
+	return &u, nil
+}
+
+// RecordLogin sets the user's last_login_at to at and, when newHash is not
+// empty, replaces the password hash (a rehash with current parameters after a
+// successful login). ErrNotFound if the user does not exist.
+func (s *Store) RecordLogin(ctx context.Context, userID string, at time.Time, newHash string) error {
+	values := map[string]any{"last_login_at": utc(at)}
+	if newHash != "" {
+		values["password_hash"] = newHash
+	}
+	return s.updateUser(ctx, "record login", userID, values)
+}
+
+// SetUserActive activates or deactivates a user. ErrNotFound if the user does
+// not exist. It does not end the user's sessions: the per-request identity
+// check refuses an inactive user.
+func (s *Store) SetUserActive(ctx context.Context, userID string, active bool) error {
+	return s.updateUser(ctx, "set user active", userID, map[string]any{"active": active})
+}
+
+// updateUser applies values (and updated_at) to one user.
+func (s *Store) updateUser(ctx context.Context, op, userID string, values map[string]any) error {
+	values["updated_at"] = utc(time.Now())
+	res := s.db.WithContext(ctx).Model(&models.User{}).Where("id = ?", userID).UpdateColumns(values)
+	if res.Error != nil {
+		return wrap(op, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// normalizeUser puts a user's times in UTC at database precision, whatever
+// zone the driver returned them in.
+func normalizeUser(u *models.User) {
+	u.CreatedAt = utc(u.CreatedAt)
+	u.UpdatedAt = utc(u.UpdatedAt)
+	u.LastLoginAt = utcPtr(u.LastLoginAt)
+}
