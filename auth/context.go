@@ -1,0 +1,68 @@
+package auth
+
+import (
+	"context"
+	"sync"
+
+	"github.com/ironclad-auth/ironclad/models"
+)
+
+// ctxKey is the one context key of this package; values behind it are only
+// reachable through the accessor functions below.
+type ctxKey struct{}
+
+// Viewer is the outcome of authenticating one request.
+type Viewer struct {
+	User      *models.User // nil unless a valid access token names an active user
+	SessionID string       // the session (sid) of the access token, when User is set
+	Err       error        // why User is nil: ErrMissingToken, ErrTokenExpired, ErrInvalidToken, ...
+}
+
+// Client describes the caller of a request, as seen at the HTTP layer.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+// request is what the middleware stores in the context: the client, and the
+// viewer, resolved lazily so that public operations (login, refreshToken)
+// never touch the token or the database, and at most once per request since
+// gqlgen may resolve fields concurrently.
+type request struct {
+	client  Client
+	resolve func() Viewer
+	once    sync.Once
+	viewer  Viewer
+}
+
+func (r *request) get() Viewer {
+	r.once.Do(func() { r.viewer = r.resolve() })
+	return r.viewer
+}
+
+// WithViewer returns a context carrying a fixed viewer (for tests and
+// callers outside HTTP).
+func WithViewer(ctx context.Context, v Viewer) context.Context {
+	return context.WithValue(ctx, ctxKey{}, &request{resolve: func() Viewer { return v }})
+}
+
+func withRequest(ctx context.Context, r *request) context.Context {
+	return context.WithValue(ctx, ctxKey{}, r)
+}
+
+// ViewerFrom returns the viewer of the request in ctx, authenticating it on
+// first use. Without the middleware it reports ErrMissingToken.
+func ViewerFrom(ctx context.Context) Viewer {
+	if r, ok := ctx.Value(ctxKey{}).(*request); ok {
+		return r.get()
+	}
+	return Viewer{Err: ErrMissingToken}
+}
+
+// ClientFrom returns the client of the request in ctx.
+func ClientFrom(ctx context.Context) Client {
+	if r, ok := ctx.Value(ctxKey{}).(*request); ok {
+		return r.client
+	}
+	return Client{}
+}

@@ -1,0 +1,270 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ironclad-auth/ironclad/models"
+	"github.com/ironclad-auth/ironclad/store"
+)
+
+// Input limits checked before any hashing, so oversized input costs nothing.
+const (
+	MaxUsernameLen = 150  // characters
+	MaxPasswordLen = 1024 // bytes
+	maxRefreshLen  = 256  // bytes; real refresh tokens are 43
+)
+
+// Errors of the login and refresh flows.
+var (
+	ErrInvalidCredentials = models.Unauthenticated(models.ReasonInvalidCredentials, "invalid username or password")
+	ErrUserInactive       = models.Unauthenticated(models.ReasonUserInactive, "the account is inactive or no longer exists")
+	ErrSessionRevoked     = models.Unauthenticated(models.ReasonSessionRevoked, "the session has ended")
+	ErrRefreshInvalid     = models.Unauthenticated(models.ReasonRefreshInvalid, "invalid refresh token")
+	ErrRefreshExpired     = models.Unauthenticated(models.ReasonRefreshExpired, "refresh token expired")
+	ErrRefreshReused      = models.Unauthenticated(models.ReasonRefreshReused, "refresh token already used; the session has been ended")
+)
+
+// Options are the lifetimes and knobs of a Service.
+type Options struct {
+	RefreshTTL    time.Duration // idle lifetime of a refresh token
+	SessionMaxAge time.Duration // absolute lifetime of a session
+	Now           func() time.Time
+}
+
+// Service runs Ironclad's authentication flows.
+type Service struct {
+	store  *store.Store
+	tokens *Tokens
+	hasher *Hasher
+	log    *slog.Logger
+	opts   Options
+}
+
+// NewService returns a Service. opts.Now defaults to time.Now.
+func NewService(st *store.Store, tokens *Tokens, hasher *Hasher, opts Options, log *slog.Logger) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Service{store: st, tokens: tokens, hasher: hasher, log: log.With("component", "auth"), opts: opts}
+}
+
+// Grant is the outcome of a successful login or refresh.
+type Grant struct {
+	AccessToken  string
+	RefreshToken string
+	AccessTTL    time.Duration
+	RefreshTTL   time.Duration // time left until the new refresh token expires
+	User         *models.User
+	SessionID    string
+}
+
+// Login checks a username and password and starts a new session.
+func (s *Service) Login(ctx context.Context, username, password string, c Client) (*Grant, error) {
+	if username == "" || password == "" {
+		return nil, models.BadInput("username and password are required")
+	}
+	if utf8.RuneCountInString(username) > MaxUsernameLen {
+		return nil, models.BadField("username", fmt.Sprintf("username must be at most %d characters", MaxUsernameLen))
+	}
+	if len(password) > MaxPasswordLen {
+		return nil, models.BadField("password", fmt.Sprintf("password must be at most %d bytes", MaxPasswordLen))
+	}
+
+	u, err := s.store.UserByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		// Same argon2id work as a wrong password: no user enumeration by timing.
+		if err := s.hasher.VerifyDummy(ctx, password); err != nil {
+			return nil, err
+		}
+		s.log.InfoContext(ctx, "login failed", "event", "login_failed", "ip", c.IP, "user_agent", c.UserAgent)
+		return nil, ErrInvalidCredentials
+	}
+	if err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return nil, fmt.Errorf("login: verify password: %w", err)
+	}
+	if !ok || !u.Active {
+		// An inactive account answers like a wrong password, after the same work.
+		s.log.InfoContext(ctx, "login failed", "event", "login_failed", "user_id", u.ID, "ip", c.IP, "user_agent", c.UserAgent)
+		return nil, ErrInvalidCredentials
+	}
+
+	newHash := ""
+	if rehash {
+		// Parameters changed since this hash was made: upgrade it now that we
+		// know the password.
+		if newHash, err = s.hasher.Hash(ctx, password); err != nil {
+			return nil, fmt.Errorf("login: rehash: %w", err)
+		}
+	}
+	now := s.opts.Now().UTC()
+	if err := s.store.RecordLogin(ctx, u.ID, now, newHash); err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	u.LastLoginAt = &now
+
+	g, err := s.startSession(ctx, u, c, now)
+	if err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	s.log.InfoContext(ctx, "login succeeded", "event", "login_succeeded", "user_id", u.ID, "session_id", g.SessionID, "ip", c.IP, "user_agent", c.UserAgent)
+	return g, nil
+}
+
+// startSession creates a session for u and returns its first token pair.
+func (s *Service) startSession(ctx context.Context, u *models.User, c Client, now time.Time) (*Grant, error) {
+	plain, hash, err := NewRefreshToken()
+	if err != nil {
+		return nil, err
+	}
+	sess := &models.Session{
+		UserID:     u.ID,
+		CreatedAt:  now,
+		LastUsedAt: now,
+		ExpiresAt:  now.Add(s.opts.SessionMaxAge),
+		UserAgent:  c.UserAgent,
+		IP:         c.IP,
+	}
+	tok := &models.RefreshToken{
+		TokenHash: hash,
+		UserID:    u.ID,
+		CreatedAt: now,
+		ExpiresAt: minTime(now.Add(s.opts.RefreshTTL), sess.ExpiresAt),
+	}
+	if err := s.store.CreateSession(ctx, sess, tok); err != nil {
+		return nil, err
+	}
+	return s.grant(u, sess.ID, plain, tok.ExpiresAt, now)
+}
+
+func (s *Service) grant(u *models.User, sessionID, refresh string, refreshExp, now time.Time) (*Grant, error) {
+	access, _, err := s.tokens.IssueAccess(u.ID, sessionID)
+	if err != nil {
+		return nil, fmt.Errorf("issue access token: %w", err)
+	}
+	return &Grant{
+		AccessToken:  access,
+		RefreshToken: refresh,
+		AccessTTL:    s.tokens.AccessTTL(),
+		RefreshTTL:   refreshExp.Sub(now),
+		User:         u,
+		SessionID:    sessionID,
+	}, nil
+}
+
+// Refresh rotates a refresh token: it returns a new pair and marks the
+// presented token used. A used token presented again ends its session.
+func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (*Grant, error) {
+	if refresh == "" || len(refresh) > maxRefreshLen {
+		return nil, ErrRefreshInvalid
+	}
+	tok, sess, u, err := s.store.RefreshTokenByHash(ctx, HashRefreshToken(refresh))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrRefreshInvalid
+	}
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	now := s.opts.Now().UTC()
+	if err := s.checkRefresh(ctx, tok, sess, u, now, c); err != nil {
+		return nil, err
+	}
+
+	plain, hash, err := NewRefreshToken()
+	if err != nil {
+		return nil, err
+	}
+	next := &models.RefreshToken{
+		TokenHash: hash,
+		UserID:    u.ID,
+		SessionID: sess.ID,
+		CreatedAt: now,
+		// Idle lifetime from now, but never past the session's absolute end:
+		// rotation cannot keep a stolen chain alive forever.
+		ExpiresAt: minTime(now.Add(s.opts.RefreshTTL), sess.ExpiresAt),
+	}
+	err = s.store.Rotate(ctx, tok.ID, next, now, c.UserAgent, c.IP)
+	if errors.Is(err, store.ErrConflict) {
+		// Another request rotated (or revoked) this token between our read
+		// and our conditional update: it is now a used token presented again.
+		return nil, s.reused(ctx, tok, c)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	g, err := s.grant(u, sess.ID, plain, next.ExpiresAt, now)
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "token refreshed", "event", "token_refreshed", "user_id", u.ID, "session_id", sess.ID, "ip", c.IP, "user_agent", c.UserAgent)
+	return g, nil
+}
+
+// checkRefresh decides whether a stored refresh token may be rotated now.
+func (s *Service) checkRefresh(ctx context.Context, tok *models.RefreshToken, sess *models.Session, u *models.User, now time.Time, c Client) error {
+	switch {
+	case tok.UsedAt != nil && tok.RevokedAt == nil && sess.RevokedAt == nil:
+		return s.reused(ctx, tok, c)
+	case tok.UsedAt != nil, tok.RevokedAt != nil, sess.RevokedAt != nil:
+		return ErrRefreshInvalid
+	case !now.Before(tok.ExpiresAt), !now.Before(sess.ExpiresAt):
+		return ErrRefreshExpired
+	case !u.Active:
+		return ErrUserInactive
+	}
+	return nil
+}
+
+// reused ends the session of a refresh token that was presented after its
+// rotation: either the client or a thief holds a copy, and we cannot tell
+// which, so both lose the session.
+func (s *Service) reused(ctx context.Context, tok *models.RefreshToken, c Client) error {
+	if _, err := s.store.RevokeSession(ctx, tok.SessionID, s.opts.Now().UTC()); err != nil {
+		return fmt.Errorf("refresh: revoke reused session: %w", err)
+	}
+	s.log.WarnContext(ctx, "refresh token reused; session revoked", "event", "refresh_token_reused", "user_id", tok.UserID, "session_id", tok.SessionID, "ip", c.IP, "user_agent", c.UserAgent)
+	return ErrRefreshReused
+}
+
+// Authenticate verifies an Authorization header value and loads its user and
+// session in one query. It never returns an error: the outcome is the Viewer.
+func (s *Service) Authenticate(ctx context.Context, header string) Viewer {
+	if header == "" {
+		return Viewer{Err: ErrMissingToken}
+	}
+	token, ok := bearerToken(header)
+	if !ok {
+		return Viewer{Err: ErrInvalidToken}
+	}
+	claims, err := s.tokens.VerifyAccess(token)
+	if err != nil {
+		return Viewer{Err: err}
+	}
+	u, live, err := s.store.Identity(ctx, claims.Subject, claims.SessionID, s.opts.Now().UTC())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return Viewer{Err: ErrUserInactive}
+	case err != nil:
+		return Viewer{Err: fmt.Errorf("authenticate: %w", err)}
+	case !u.Active:
+		return Viewer{Err: ErrUserInactive}
+	case !live:
+		return Viewer{Err: ErrSessionRevoked}
+	}
+	return Viewer{User: u, SessionID: claims.SessionID}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

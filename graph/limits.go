@@ -1,0 +1,44 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/ironclad-auth/ironclad/models"
+)
+
+// credentialFields are the root fields that check a secret. An operation may
+// hold at most one of them, so aliases cannot multiply password guesses.
+var credentialFields = map[string]bool{"login": true, "refreshToken": true}
+
+// oneCredentialField refuses operations selecting more than one credential
+// field, counting aliases and fragments.
+type oneCredentialField struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = oneCredentialField{}
+
+func (oneCredentialField) ExtensionName() string                   { return "OneCredentialField" }
+func (oneCredentialField) Validate(graphql.ExecutableSchema) error { return nil }
+func (oneCredentialField) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	n := 0
+	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, nil) {
+		if credentialFields[f.Name] {
+			n++
+		}
+	}
+	if n > 1 {
+		return &gqlerror.Error{
+			Message:    "an operation may contain at most one login or refreshToken field",
+			Extensions: map[string]any{"code": string(models.CodeBadUserInput)},
+		}
+	}
+	return nil
+}
