@@ -35,6 +35,10 @@ type config struct {
 	HashConcurrency int
 	HashParams      auth.Params // argon2id cost; tests lower it
 	LogLevel        string
+
+	CORSAllowedOrigins []string // exact origins allowed cross-origin access, with credentials
+	RefreshTokenCookie bool     // deliver refresh tokens in an HttpOnly cookie
+	CookieSecure       bool     // mark that cookie Secure (HTTPS only)
 }
 
 // loadConfig reads and validates the configuration. It is pure apart from
@@ -90,6 +94,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, fmt.Errorf("PLAYGROUND: %w", err))
 	}
 	c.Playground = playground
+
+	errs = append(errs, loadBrowserConfig(&c, getenv)...)
 
 	if s := getenv("JWT_SECRET"); s != "" {
 		c.JWTSecret, c.JWTSecretSource = []byte(s), "env"

@@ -94,3 +94,62 @@ func TestProductionRefusesToStart(t *testing.T) {
 		t.Fatalf("run() in production with a weak secret = %v, want an error naming JWT_SECRET", err)
 	}
 }
+
+func TestLoadBrowserConfig(t *testing.T) {
+	strong := strings.Repeat("k", 32)
+	prod := func(m map[string]string) map[string]string {
+		m["APP_ENV"], m["DATABASE_URL"], m["JWT_SECRET"] = "production", "postgres://u@db/ironclad", strong
+		return m
+	}
+	cases := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c config)
+	}{
+		{name: "defaults", env: map[string]string{}, check: func(t *testing.T, c config) {
+			if len(c.CORSAllowedOrigins) != 0 || c.RefreshTokenCookie || !c.CookieSecure {
+				t.Fatalf("origins %q, cookie %v, secure %v; want none, false, true", c.CORSAllowedOrigins, c.RefreshTokenCookie, c.CookieSecure)
+			}
+		}},
+		{name: "origins", env: map[string]string{"CORS_ALLOWED_ORIGINS": " https://App.example.com, http://localhost:5173/ ,"},
+			check: func(t *testing.T, c config) {
+				if strings.Join(c.CORSAllowedOrigins, " ") != "https://app.example.com http://localhost:5173" {
+					t.Fatalf("origins = %q", c.CORSAllowedOrigins)
+				}
+			}},
+		{name: "wildcard", env: map[string]string{"CORS_ALLOWED_ORIGINS": "*"}, wantErr: "CORS_ALLOWED_ORIGINS"},
+		{name: "wildcard subdomain", env: map[string]string{"CORS_ALLOWED_ORIGINS": "https://*.example.com"}, wantErr: "CORS_ALLOWED_ORIGINS"},
+		{name: "path", env: map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com/login"}, wantErr: "CORS_ALLOWED_ORIGINS"},
+		{name: "no scheme", env: map[string]string{"CORS_ALLOWED_ORIGINS": "app.example.com"}, wantErr: "CORS_ALLOWED_ORIGINS"},
+		{name: "cookie mode", env: map[string]string{"REFRESH_TOKEN_COOKIE": "true", "COOKIE_SECURE": "false"},
+			check: func(t *testing.T, c config) {
+				if !c.RefreshTokenCookie || c.CookieSecure {
+					t.Fatalf("cookie %v, secure %v", c.RefreshTokenCookie, c.CookieSecure)
+				}
+			}},
+		{name: "bad cookie flag", env: map[string]string{"REFRESH_TOKEN_COOKIE": "yes please"}, wantErr: "REFRESH_TOKEN_COOKIE"},
+		{name: "insecure cookie in production", env: prod(map[string]string{"COOKIE_SECURE": "false"}), wantErr: "COOKIE_SECURE"},
+		{name: "secure cookie in production", env: prod(map[string]string{"REFRESH_TOKEN_COOKIE": "true"}),
+			check: func(t *testing.T, c config) {
+				if !c.RefreshTokenCookie || !c.CookieSecure {
+					t.Fatalf("cookie %v, secure %v", c.RefreshTokenCookie, c.CookieSecure)
+				}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadConfig(mapEnv(tc.env))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("loadConfig() error = %v, want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("loadConfig() error = %v", err)
+			}
+			tc.check(t, c)
+		})
+	}
+}

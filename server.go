@@ -93,10 +93,11 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 
 // app holds the long-lived services of one process.
 type app struct {
-	cfg   config
-	log   *slog.Logger
-	store *store.Store
-	auth  *auth.Service
+	cfg     config
+	log     *slog.Logger
+	store   *store.Store
+	auth    *auth.Service
+	cookies *auth.Cookies
 }
 
 // open connects to the database, applies migrations and builds the services.
@@ -145,7 +146,8 @@ func newApp(cfg config, st *store.Store, log *slog.Logger, now func() time.Time)
 		SessionMaxAge: cfg.SessionMaxAge,
 		Now:           now,
 	}, log)
-	return &app{cfg: cfg, log: log, store: st, auth: svc}, nil
+	cookies := auth.NewCookies(auth.CookieConfig{Enabled: cfg.RefreshTokenCookie, Secure: cfg.CookieSecure, Path: graphQLPath})
+	return &app{cfg: cfg, log: log, store: st, auth: svc, cookies: cookies}, nil
 }
 
 // tokenLeeway is the clock skew tolerated on access-token times.
@@ -210,16 +212,20 @@ func displayAddr(a net.Addr) string {
 	return s
 }
 
+// graphQLPath is the GraphQL endpoint, and the only path the refresh cookie
+// is sent to.
+const graphQLPath = "/query"
+
 // maxBodyBytes bounds a request body: GraphQL operations are small.
 const maxBodyBytes = 1 << 20
 
 // newHandler builds every route of the server in one place.
 func newHandler(a *app) http.Handler {
-	gql := graph.NewHandler(&graph.Resolver{Auth: a.auth, Store: a.store, Log: a.log}, graph.Options{
+	gql := graph.NewHandler(&graph.Resolver{Auth: a.auth, Store: a.store, Log: a.log, Cookies: a.cookies}, graph.Options{
 		Introspection: a.cfg.Playground,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/query", a.auth.Middleware(limitBody(gql)))
+	mux.Handle(graphQLPath, withCORS(a.cfg.CORSAllowedOrigins, a.cookies.Middleware(a.auth.Middleware(limitBody(gql)))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -237,7 +243,10 @@ func newHandler(a *app) http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	if a.cfg.Playground {
-		mux.Handle("GET /{$}", playground.Handler("Ironclad", "/query"))
+		// The playground is same-origin script, so it may send the CSRF
+		// header: refreshToken without an argument then works in cookie mode.
+		mux.Handle("GET /{$}", playground.Handler("Ironclad", graphQLPath,
+			playground.WithGraphiqlFetcherHeaders(map[string]string{auth.CSRFHeaders[0]: "graphiql"})))
 	}
 	return accessLog(a.log, securityHeaders(mux))
 }

@@ -9,7 +9,7 @@ import (
 func authPayload(g *auth.Grant) *model.AuthPayload {
 	return &model.AuthPayload{
 		AccessToken:      g.AccessToken,
-		RefreshToken:     g.RefreshToken,
+		RefreshToken:     &g.RefreshToken,
 		TokenType:        "Bearer",
 		ExpiresIn:        int(g.AccessTTL.Seconds()),
 		RefreshExpiresIn: int(g.RefreshTTL.Seconds()),

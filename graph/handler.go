@@ -19,7 +19,8 @@ type Options struct {
 
 // NewHandler returns the GraphQL endpoint: POST (and GET for queries only),
 // the error presenter, panic recovery, a parsed-query cache, automatic
-// persisted queries and the operation limits.
+// persisted queries, the operation limits, and HTTP 401 for authentication
+// failures under application/graphql-response+json (httpstatus.go).
 func NewHandler(r *Resolver, opts Options) http.Handler {
 	log := r.Log
 	if log == nil {
@@ -46,5 +47,6 @@ func NewHandler(r *Resolver, opts Options) http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
 	srv.Use(oneCredentialField{})
-	return srv
+	srv.Use(authStatus{})
+	return withAuthStatus(srv)
 }

@@ -13,7 +13,8 @@ import (
 
 // Resolver is the dependency root shared by every resolver.
 type Resolver struct {
-	Auth  *auth.Service
-	Store *store.Store
-	Log   *slog.Logger
+	Auth    *auth.Service
+	Store   *store.Store
+	Log     *slog.Logger
+	Cookies *auth.Cookies // refresh-token cookie mode; nil means off
 }

@@ -19,16 +19,24 @@ func (r *mutationResolver) Login(ctx context.Context, username string, password 
 	if err != nil {
 		return nil, err
 	}
-	return authPayload(g), nil
+	return r.deliver(ctx, g), nil
 }
 
 // RefreshToken is the resolver for the refreshToken field.
-func (r *mutationResolver) RefreshToken(ctx context.Context, refreshToken string) (*model.AuthPayload, error) {
-	g, err := r.Auth.Refresh(ctx, refreshToken, auth.ClientFrom(ctx))
+func (r *mutationResolver) RefreshToken(ctx context.Context, refreshToken *string) (*model.AuthPayload, error) {
+	token, fromCookie, err := r.presentedRefresh(ctx, refreshToken)
 	if err != nil {
 		return nil, err
 	}
-	return authPayload(g), nil
+	g, err := r.Auth.Refresh(ctx, token, auth.ClientFrom(ctx))
+	if err != nil {
+		if fromCookie && models.CodeOf(err) == models.CodeUnauthenticated {
+			// A dead cookie is no use to the browser: drop it.
+			r.Cookies.ClearRefresh(ctx)
+		}
+		return nil, err
+	}
+	return r.deliver(ctx, g), nil
 }
 
 // Me is the resolver for the me field.

@@ -31,6 +31,14 @@ const (
 	ReasonRefreshReused      = "refresh_token_reused"
 )
 
+// CodeBadRequest is a request the server refuses to act on as sent; with
+// ReasonCSRFHeaderMissing it is a cookie-authenticated operation without the
+// custom header that proves it was not sent by a cross-site form.
+const (
+	CodeBadRequest          Code = "BAD_REQUEST"
+	ReasonCSRFHeaderMissing      = "csrf_header_missing"
+)
+
 // Error is an error whose Message is safe to show to clients.
 type Error struct {
 	Code       Code          // extensions.code

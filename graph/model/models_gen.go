@@ -7,8 +7,9 @@ import (
 )
 
 type AuthPayload struct {
-	AccessToken  string `json:"accessToken"`
-	RefreshToken string `json:"refreshToken"`
+	AccessToken string `json:"accessToken"`
+	// Null in cookie mode (REFRESH_TOKEN_COOKIE=true): the token is in an HttpOnly cookie instead.
+	RefreshToken *string `json:"refreshToken,omitempty"`
 	// Always "Bearer".
 	TokenType string `json:"tokenType"`
 	// Access-token lifetime in seconds.

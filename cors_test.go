@@ -1,0 +1,70 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/ironclad-auth/ironclad/store"
+	"github.com/ironclad-auth/ironclad/store/storetest"
+)
+
+func TestCORS(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		const app, evil = "https://app.example.com", "https://evil.example"
+		preflight := func(e *testEnv, origin string) *http.Response {
+			req := httptest.NewRequest(http.MethodOptions, "/query", nil)
+			req.Header.Set("Origin", origin)
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			req.Header.Set("Access-Control-Request-Headers", "apollo-require-preflight,authorization,content-type,x-requested-with") // sorted, as browsers send it
+			rec := httptest.NewRecorder()
+			e.handler.ServeHTTP(rec, req)
+			return rec.Result()
+		}
+		post := func(e *testEnv, origin string) httpResult {
+			return e.send(request{query: meQuery, header: map[string]string{"Origin": origin}})
+		}
+
+		t.Run("listed origin", func(t *testing.T) {
+			e := newTestEnv(t, st, nil, func(c *config) { c.CORSAllowedOrigins = []string{app, "http://localhost:5173"} })
+			res := preflight(e, app)
+			h := res.Header
+			if res.StatusCode/100 != 2 || h.Get("Access-Control-Allow-Origin") != app || h.Get("Access-Control-Allow-Credentials") != "true" {
+				t.Fatalf("preflight: %d %v", res.StatusCode, h)
+			}
+			if h.Get("Access-Control-Max-Age") != "600" {
+				t.Fatalf("preflight Max-Age = %q, want 600", h.Get("Access-Control-Max-Age"))
+			}
+			allowed := strings.ToLower(h.Get("Access-Control-Allow-Headers"))
+			for _, want := range []string{"authorization", "content-type", "x-requested-with", "apollo-require-preflight"} {
+				if !strings.Contains(allowed, want) {
+					t.Fatalf("Access-Control-Allow-Headers %q lacks %s", allowed, want)
+				}
+			}
+			r := post(e, app)
+			if r.Header.Get("Access-Control-Allow-Origin") != app || r.Header.Get("Access-Control-Allow-Credentials") != "true" ||
+				!strings.Contains(r.Header.Get("Access-Control-Expose-Headers"), "Www-Authenticate") {
+				t.Fatalf("POST from %s: %v", app, r.Header)
+			}
+		})
+
+		t.Run("unlisted origin", func(t *testing.T) {
+			e := newTestEnv(t, st, nil, func(c *config) { c.CORSAllowedOrigins = []string{app} })
+			for _, h := range []http.Header{preflight(e, evil).Header, post(e, evil).Header} {
+				if h.Get("Access-Control-Allow-Origin") != "" || h.Get("Access-Control-Allow-Credentials") != "" {
+					t.Fatalf("unlisted origin granted access: %v", h)
+				}
+			}
+		})
+
+		t.Run("no origins configured", func(t *testing.T) {
+			e := newTestEnv(t, st, nil)
+			for _, h := range []http.Header{preflight(e, app).Header, post(e, app).Header} {
+				if h.Get("Access-Control-Allow-Origin") != "" {
+					t.Fatalf("cross-origin access granted without CORS_ALLOWED_ORIGINS: %v", h)
+				}
+			}
+		})
+	})
+}

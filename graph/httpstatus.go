@@ -1,0 +1,129 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"mime"
+	"net/http"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/models"
+)
+
+// GraphQL over HTTP lets a server answer application/graphql-response+json
+// requests with a non-2xx status when no data could be produced. Ironclad
+// uses it for one case: authentication failed and left data null. The
+// answer is then 401 with WWW-Authenticate, so HTTP-level clients (fetch
+// wrappers, OkHttp interceptors) can refresh on 401 without reading the
+// body. Plain application/json keeps HTTP 200, as GraphQL clients expect,
+// and partial data is always 2xx.
+
+// graphQLResponseJSON is the media type of the GraphQL-over-HTTP spec.
+const graphQLResponseJSON = "application/graphql-response+json"
+
+// authOutcome is what the executor learned about one request, for the HTTP
+// layer to turn into a status before the body is written.
+type authOutcome struct {
+	mu           sync.Mutex
+	unauthorized bool // data is null because authentication failed
+	invalidToken bool // an access token was sent and refused
+}
+
+type outcomeKey struct{}
+
+// authStatus is the gqlgen extension that inspects each response.
+type authStatus struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.ResponseInterceptor
+} = authStatus{}
+
+func (authStatus) ExtensionName() string                   { return "AuthStatus" }
+func (authStatus) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (authStatus) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	o, _ := ctx.Value(outcomeKey{}).(*authOutcome)
+	if o == nil || resp == nil || !authFailed(resp.Data, resp.Errors) {
+		return resp
+	}
+	v := auth.ViewerFrom(ctx)
+	o.mu.Lock()
+	o.unauthorized = true
+	o.invalidToken = v.User == nil && !errors.Is(v.Err, auth.ErrMissingToken)
+	o.mu.Unlock()
+	return resp
+}
+
+// authFailed reports whether a response has no data and an UNAUTHENTICATED
+// error. Partial data is never an authentication failure of the request.
+func authFailed(data []byte, errs gqlerror.List) bool {
+	if len(data) != 0 && string(data) != "null" {
+		return false
+	}
+	for _, e := range errs {
+		if code, _ := e.Extensions["code"].(string); code == string(models.CodeUnauthenticated) {
+			return true
+		}
+	}
+	return false
+}
+
+// withAuthStatus answers 401 instead of 200 when the executor reported an
+// authentication failure and the response is application/graphql-response+json.
+// It changes only the status line and one header; the body streams through.
+func withAuthStatus(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o := &authOutcome{}
+		sw := &statusWriter{ResponseWriter: w, outcome: o}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, o)))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	outcome *authOutcome
+	started bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.started {
+		w.started = true
+		code = w.status(code)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.started {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) status(code int) int {
+	o := w.outcome
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if code != http.StatusOK || !o.unauthorized {
+		return code
+	}
+	if mt, _, err := mime.ParseMediaType(w.Header().Get("Content-Type")); err != nil || mt != graphQLResponseJSON {
+		return code
+	}
+	// RFC 6750 section 3: error="invalid_token" only when a token was sent;
+	// a request without credentials gets the bare challenge.
+	challenge := "Bearer"
+	if o.invalidToken {
+		challenge = `Bearer error="invalid_token"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	return http.StatusUnauthorized
+}
