@@ -180,7 +180,7 @@ func TestPurge(t *testing.T) {
 	})
 }
 
-func TestShutdownFinishesInFlightRequests(t *testing.T) {
+func TestRunServesAndShutsDown(t *testing.T) {
 	// Exercise run() on a real port with an SQLite file, so the command path
 	// (config, migrations, listener, graceful shutdown) is covered end to end.
 	env := map[string]string{"JWT_SECRET": testSecret, "DATA_DIR": t.TempDir(), "ADDR": "127.0.0.1:0"}
