@@ -55,7 +55,7 @@ func createUser(ctx context.Context, cfg config, log *slog.Logger, args []string
 		}
 		return fmt.Errorf("createuser: %w", err)
 	}
-	fmt.Fprintf(stdout, "created %s user %q (id %s)\n", strings.ToLower(string(u.Role)), u.Username, u.ID)
+	fmt.Fprintf(stdout, "created user %q with role %s (id %s)\n", u.Username, u.Role, u.ID)
 	return nil
 }
 

@@ -20,7 +20,7 @@ func TestCreateUserCommand(t *testing.T) {
 	}
 
 	out, err := createuser("correct horse battery\n", "--username", "Alice", "--email", "alice@example.com", "--role", "admin", "--password-stdin")
-	if err != nil || !strings.Contains(out, `created admin user "Alice"`) {
+	if err != nil || !strings.Contains(out, `created user "Alice" with role ADMIN`) {
 		t.Fatalf("createuser = %q, %v", out, err)
 	}
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/ironclad-auth/ironclad/auth"
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
 	"github.com/ironclad-auth/ironclad/store/storetest"
@@ -347,4 +348,30 @@ func otherToken(tok string) string {
 		return "B" + tok[1:]
 	}
 	return "A" + tok[1:]
+}
+
+// A hash made with older argon2id parameters is upgraded on the next
+// successful login, and the password keeps working.
+func TestLoginRehashesOldParameters(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		e := newTestEnv(t, st, nil)
+		old := auth.NewHasher(auth.Params{Memory: 128, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 1, time.Second)
+		hash, err := old.Hash(context.Background(), "correct horse battery")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &models.User{Username: "olga", PasswordHash: hash, Role: models.RoleUser, Active: true}
+		if err := st.CreateUser(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+		e.login("olga", "correct horse battery")
+		got, err := st.UserByID(context.Background(), u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.PasswordHash == hash || !strings.Contains(got.PasswordHash, "$m=64,t=1,p=1$") {
+			t.Fatalf("hash after login = %q, want one with the current parameters", got.PasswordHash)
+		}
+		e.login("olga", "correct horse battery")
+	})
 }

@@ -89,6 +89,15 @@ func TestHTTPLimits(t *testing.T) {
 			}
 		})
 
+		t.Run("undecodable body is a typed 400 without an echo", func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(`{"query": "mutation", "password": "hunter2-secret`))
+			req.Header.Set("Content-Type", "application/json")
+			r := e.serve(req)
+			if code, _ := r.code(); r.Status != http.StatusBadRequest || code != "BAD_REQUEST" || strings.Contains(r.Body, "hunter2") {
+				t.Fatalf("status %d body %s", r.Status, r.Body)
+			}
+		})
+
 		t.Run("health", func(t *testing.T) {
 			for _, path := range []string{"/healthz", "/readyz"} {
 				rec := httptest.NewRecorder()
@@ -171,7 +180,7 @@ func TestPurge(t *testing.T) {
 	})
 }
 
-func TestShutdownFinishesInFlightRequests(t *testing.T) {
+func TestRunServesAndShutsDown(t *testing.T) {
 	// Exercise run() on a real port with an SQLite file, so the command path
 	// (config, migrations, listener, graceful shutdown) is covered end to end.
 	env := map[string]string{"JWT_SECRET": testSecret, "DATA_DIR": t.TempDir(), "ADDR": "127.0.0.1:0"}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -40,6 +41,10 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if errors.As(err, &ge) && ge.Err == nil {
 			// gqlgen's own protocol errors (parse, validation, complexity,
 			// undecodable body) wrap no cause: safe to show as they are.
+			// gqlgen echoes an undecodable body, which may hold a password.
+			if msg, _, found := strings.Cut(gqlErr.Message, " body:"); found && strings.HasPrefix(msg, "json request body could not be decoded") {
+				gqlErr.Message = msg
+			}
 			if gqlErr.Extensions == nil || gqlErr.Extensions["code"] == nil {
 				if gqlErr.Extensions == nil {
 					gqlErr.Extensions = map[string]any{}
