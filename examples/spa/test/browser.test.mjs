@@ -1,0 +1,337 @@
+// The whole loop in a real browser: this app, built, served by `vite
+// preview` (which forwards /query to Ironclad, so the cookie is same-origin),
+// against a real Ironclad server started here with a 3-second access-token
+// lifetime, driven in Debian's Chromium through playwright-core.
+//
+//   npm run test:browser        (needs Go, and Chromium at /usr/bin/chromium)
+//
+// SCREENSHOTS=all saves a screenshot after every step; failures always do,
+// under test-results/.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const appDir = path.resolve(here, "..");
+const repoRoot = path.resolve(appDir, "../..");
+const resultsDir = path.join(appDir, "test-results");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+const ACCESS_TTL_S = 3;
+const LEEWAY_S = 30; // Ironclad accepts access tokens up to 30 s past exp (clock skew)
+const PASSWORD = "correct horse battery staple";
+const STEP_TIMEOUT = 15_000;
+
+const procs = [];
+let tmp, ironcladURL, appURL, browser;
+const lastLogin = { at: 0 };
+
+// --- setup: Ironclad, the app, the browser -------------------------------
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// start runs a long-lived child with its output in a log file, and resolves
+// once url answers.
+async function start(name, cmd, args, opts, url) {
+  const log = openSync(path.join(tmp, `${name}.log`), "w");
+  const child = spawn(cmd, args, { ...opts, stdio: ["ignore", log, log] });
+  procs.push(child);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}; see ${tmp}/${name}.log`);
+    try {
+      if ((await fetch(url)).ok) return child;
+    } catch {
+      // not listening yet
+    }
+    await sleep(200);
+  }
+  throw new Error(`${name} did not answer ${url} within 60 s`);
+}
+
+before(async () => {
+  tmp = mkdtempSync(path.join(tmpdir(), "ironclad-spa-"));
+  mkdirSync(resultsDir, { recursive: true });
+  const bin = path.join(tmp, "ironclad");
+  execFileSync("go", ["build", "-o", bin, "."], { cwd: repoRoot, stdio: "inherit" });
+  execFileSync("npm", ["run", "build"], { cwd: appDir, stdio: "inherit" });
+
+  const ironcladPort = await freePort();
+  const env = {
+    ...process.env,
+    ADDR: `127.0.0.1:${ironcladPort}`,
+    DATA_DIR: path.join(tmp, "data"),
+    JWT_SECRET: randomBytes(48).toString("base64"),
+    ACCESS_TOKEN_TTL: `${ACCESS_TTL_S}s`,
+    REFRESH_TOKEN_COOKIE: "true",
+    COOKIE_SECURE: "false", // http://127.0.0.1
+    LOG_LEVEL: "warn",
+  };
+  for (const username of ["alice", "bob", "carol"]) {
+    execFileSync(bin, ["createuser", "--username", username, "--email", `${username}@example.com`, "--password-stdin"], {
+      env,
+      input: PASSWORD + "\n",
+    });
+  }
+  ironcladURL = `http://127.0.0.1:${ironcladPort}`;
+  await start("ironclad", bin, [], { env }, `${ironcladURL}/healthz`);
+
+  const appPort = await freePort();
+  appURL = `http://127.0.0.1:${appPort}`;
+  await start(
+    "vite-preview",
+    path.join(appDir, "node_modules/.bin/vite"),
+    ["preview", "--host", "127.0.0.1", "--port", String(appPort), "--strictPort"],
+    { cwd: appDir, env: { ...process.env, IRONCLAD_URL: ironcladURL } },
+    appURL,
+  );
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // Playwright gives every launch a fresh, empty profile (user data dir).
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const p of procs) p.kill("SIGTERM");
+  if (tmp && !process.exitCode) rmSync(tmp, { recursive: true, force: true });
+});
+
+// --- helpers ---------------------------------------------------------------
+
+// A browser: its own cookie jar, one page, and a record of its /query traffic.
+async function openBrowser(name, { accept } = {}) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_TIMEOUT);
+  const b = { name, context, page, refreshes: 0, responses: [] };
+  if (accept) {
+    // Replace Apollo Client 4's Accept (graphql-response+json first) to run
+    // the same app in the other mode of the server.
+    await page.route("**/query", (route) => route.continue({ headers: { ...route.request().headers(), accept } }));
+  }
+  page.on("request", (req) => {
+    if (new URL(req.url()).pathname === "/query" && req.postData()?.includes("refreshToken")) b.refreshes++;
+  });
+  page.on("response", async (res) => {
+    if (new URL(res.url()).pathname !== "/query") return;
+    const entry = { status: res.status(), refresh: !!res.request().postData()?.includes("refreshToken"), body: "" };
+    b.responses.push(entry);
+    entry.body = await res.text().catch(() => "");
+  });
+  return b;
+}
+
+// step runs fn and keeps a screenshot of b's page if it fails (or always,
+// with SCREENSHOTS=all).
+async function step(b, name, fn) {
+  const shot = (suffix) =>
+    b.page.screenshot({ path: path.join(resultsDir, `${name}${suffix}.png`), fullPage: true }).catch(() => {});
+  try {
+    await fn();
+  } catch (err) {
+    await shot("-FAILED");
+    throw err;
+  }
+  if (process.env.SCREENSHOTS === "all") await shot("");
+}
+
+async function signIn(b, username, password = PASSWORD) {
+  await b.page.goto(`${appURL}/`);
+  await b.page.locator("#login-form").waitFor();
+  await b.page.fill("input[name=username]", username);
+  await b.page.fill("input[name=password]", password);
+  await b.page.click("button[type=submit]");
+}
+
+async function gql(query, { cookie, headers = {}, userAgent } = {}) {
+  const res = await fetch(`${ironcladURL}/query`, {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/json",
+      "X-Requested-With": "browser-test",
+      ...(cookie ? { Cookie: cookie } : {}),
+      ...(userAgent ? { "User-Agent": userAgent } : {}),
+      ...headers,
+    },
+    body: JSON.stringify({ query }),
+  });
+  return { res, body: await res.json() };
+}
+
+const sessionRows = (b) => b.page.locator("tr[data-session]");
+
+// --- the journey -----------------------------------------------------------
+
+let alice, bob, carol;
+
+test("a bad password shows the error", async () => {
+  alice = await openBrowser("alice");
+  await step(alice, "01-bad-password", async () => {
+    await signIn(alice, "alice", "not the password");
+    await alice.page.getByRole("alert").filter({ hasText: "invalid username or password" }).waitFor();
+    assert.equal(await alice.page.locator("#profile-username").count(), 0);
+  });
+});
+
+test("log in and see the profile", async () => {
+  await step(alice, "02-profile", async () => {
+    await signIn(alice, "alice");
+    await alice.page.locator("#profile-username", { hasText: "alice" }).waitFor();
+    lastLogin.at = Date.now();
+    const cookies = await alice.context.cookies();
+    const refresh = cookies.find((c) => c.name === "ironclad_refresh");
+    assert.ok(refresh, "no refresh cookie");
+    assert.equal(refresh.httpOnly, true);
+    assert.equal(refresh.sameSite, "Strict");
+    assert.equal(refresh.path, "/query");
+    // The access token is in memory only: nothing in web storage.
+    const stored = await alice.page.evaluate(() => localStorage.length + sessionStorage.length);
+    assert.equal(stored, 0);
+  });
+});
+
+test("two more browsers sign in", async () => {
+  bob = await openBrowser("bob", { accept: "application/json" });
+  carol = await openBrowser("carol");
+  for (const b of [bob, carol]) {
+    await step(b, `03-${b.name}-profile`, async () => {
+      await signIn(b, b.name);
+      await b.page.locator("#profile-username", { hasText: b.name }).waitFor();
+    });
+  }
+  lastLogin.at = Date.now();
+});
+
+test("wait past the access-token lifetime", async () => {
+  // Real time is the point: the server's clock expires the tokens.
+  const until = lastLogin.at + (ACCESS_TTL_S + LEEWAY_S + 2) * 1000;
+  await sleep(Math.max(0, until - Date.now()));
+  for (const b of [alice, bob, carol]) {
+    b.refreshes = 0;
+    b.responses.length = 0;
+  }
+});
+
+test("after expiry, navigating shows data again after exactly one refresh (HTTP 401 mode)", async () => {
+  await step(alice, "05-navigate-after-expiry", async () => {
+    await alice.page.click("text=Sessions");
+    await sessionRows(alice).first().waitFor();
+    assert.equal(alice.refreshes, 1);
+    // Apollo Client 4 prefers application/graphql-response+json: the expired
+    // token was answered 401, the link refreshed and retried.
+    const failed = alice.responses.filter((r) => !r.refresh && r.status === 401);
+    assert.equal(failed.length, 1, JSON.stringify(alice.responses));
+    assert.match(failed[0].body, /token_expired/);
+  });
+});
+
+test("after expiry, five queries at once share one refresh (HTTP 200 mode)", async () => {
+  await step(bob, "06-five-queries", async () => {
+    const names = await bob.page.evaluate(async () => {
+      const { client, queries } = window.ironcladExample;
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          client.query({ query: queries.ME, fetchPolicy: "network-only", context: { queryDeduplication: false } }),
+        ),
+      );
+      return results.map((r) => r.data.me.username);
+    });
+    assert.deepEqual(names, ["bob", "bob", "bob", "bob", "bob"]);
+    assert.equal(bob.refreshes, 1);
+    const queries = bob.responses.filter((r) => !r.refresh);
+    const expired = queries.filter((r) => /token_expired/.test(r.body));
+    assert.equal(expired.length, 5, JSON.stringify(bob.responses));
+    assert.ok(queries.every((r) => r.status === 200), "application/json must keep HTTP 200");
+  });
+});
+
+test("a failed refresh goes to the login page", async () => {
+  await step(carol, "07-failed-refresh", async () => {
+    await carol.context.clearCookies(); // the refresh cookie is gone
+    await carol.page.click("text=Sessions");
+    await carol.page.locator("#login-form").waitFor();
+    assert.equal(carol.refreshes, 1);
+  });
+});
+
+test("a reload keeps the session", async () => {
+  alice.refreshes = 0;
+  await step(alice, "08-reload", async () => {
+    await alice.page.reload();
+    await sessionRows(alice).first().waitFor();
+    assert.equal(alice.refreshes, 1, "the reload restores the session with one refresh");
+    await alice.page.click("text=Profile");
+    await alice.page.locator("#profile-username", { hasText: "alice" }).waitFor();
+  });
+});
+
+test("sign out another session", async () => {
+  await step(alice, "09-sign-out-other", async () => {
+    // A second device signs in directly over HTTP.
+    const { res, body } = await gql(
+      `mutation { login(username: "alice", password: "${PASSWORD}") { accessToken } }`,
+      { userAgent: "SecondDevice/1.0" },
+    );
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith("ironclad_refresh="))?.split(";")[0];
+    assert.ok(cookie, "login set no cookie");
+    const access = body.data.login.accessToken;
+
+    await alice.page.click("text=Sessions");
+    const other = sessionRows(alice).filter({ hasText: "SecondDevice/1.0" });
+    await other.waitFor();
+    const before = await sessionRows(alice).count();
+    assert.equal(await sessionRows(alice).filter({ hasText: "(this device)" }).count(), 1);
+    await other.getByRole("button", { name: "Sign out this device" }).click();
+    await other.waitFor({ state: "detached" });
+    assert.equal(await sessionRows(alice).count(), before - 1);
+
+    // That device is signed out at once: its access token and its cookie.
+    const me = await gql("{ me { id } }", { headers: { Authorization: `Bearer ${access}` } });
+    assert.equal(me.body.errors?.[0]?.extensions?.reason, "session_revoked");
+    const refresh = await gql("mutation { refreshToken { accessToken } }", { cookie });
+    assert.equal(refresh.body.errors?.[0]?.extensions?.code, "UNAUTHENTICATED");
+  });
+});
+
+test("log out lands on the login page, and stays there after a reload", async () => {
+  await step(alice, "10-logout", async () => {
+    await alice.page.click("#logout");
+    await alice.page.locator("#login-form").waitFor();
+    const cookies = await alice.context.cookies();
+    assert.equal(cookies.find((c) => c.name === "ironclad_refresh"), undefined, "logout left the cookie");
+    alice.refreshes = 0;
+    await alice.page.reload();
+    await alice.page.locator("#login-form").waitFor();
+    assert.equal(alice.refreshes, 1);
+    assert.equal(await alice.page.locator("#nav").isHidden(), true);
+  });
+});
