@@ -105,7 +105,8 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, keep string, now
 // ChangePassword sets userID's password hash to newHash and, in the same
 // transaction, ends every other session of the user and rotates session
 // sessionID: its refresh tokens are revoked and next (its ID, CreatedAt,
-// UserID and SessionID set when empty) becomes its only valid one. The
+// UserID and SessionID set when empty; its ExpiresAt capped at the session's)
+// becomes its only valid one. The
 // session itself, and the access tokens naming it, stay valid. It returns how
 // many other live sessions it ended. ErrConflict if sessionID is not a live
 // session of userID; ErrNotFound if the user does not exist.
@@ -150,6 +151,14 @@ func (s *Store) ChangePassword(ctx context.Context, userID, sessionID, newHash s
 		}
 		if res.RowsAffected == 0 {
 			return ErrConflict // the session ended meanwhile
+		}
+		// The new token never outlives its session.
+		var sess models.Session
+		if err := tx.Select("expires_at").Where("id = ?", sessionID).Take(&sess).Error; err != nil {
+			return err
+		}
+		if exp := utc(sess.ExpiresAt); next.ExpiresAt.After(exp) {
+			next.ExpiresAt = exp
 		}
 		var err error
 		if n, err = revokeOthers(tx, userID, sessionID, now); err != nil {
