@@ -154,6 +154,10 @@ func newApp(cfg config, st *store.Store, log *slog.Logger, now func() time.Time)
 			return nil, errors.New("REDIS_URL: not a redis:// or rediss:// URL")
 		}
 		opts.ContextTimeoutEnabled = true // the limiter's deadlines bound every call
+		// Counting is not idempotent: never resend a command that may have
+		// run. A failure falls back to memory at once instead.
+		opts.MaxRetries = -1
+		opts.DialerRetries = 1
 		rdb = redis.NewClient(opts)
 	}
 	limiter, err := auth.NewLoginLimiter(auth.LimiterConfig{

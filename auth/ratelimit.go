@@ -211,20 +211,34 @@ func (r redisCounter) take(ctx context.Context, key string, l Limit, n int) (boo
 	if res.Allowed == 0 && n > 0 {
 		return false, res.RetryAfter, nil
 	}
+	if n < 0 && res.ResetAfter <= 0 {
+		// redis_rate leaves the key as it was when giving back would empty
+		// it, so the last attempt would linger for one interval: delete it.
+		return true, 0, r.lim.Reset(ctx, key)
+	}
 	return true, 0, nil
 }
 
 func (r redisCounter) reset(ctx context.Context, key string) error { return r.lim.Reset(ctx, key) }
 
+// redisRetryAfter is how long the limiter counts in memory after a Redis
+// failure before trying Redis again, so an outage does not add a failing
+// round trip to every login.
+const redisRetryAfter = 5 * time.Second
+
 // fallbackCounter counts in Redis and, while Redis fails, in memory.
 type fallbackCounter struct {
-	primary counter
-	backup  *memoryCounter
-	log     *slog.Logger
-	down    atomic.Bool
+	primary   counter
+	backup    *memoryCounter
+	log       *slog.Logger
+	down      atomic.Bool
+	downUntil atomic.Int64 // unix nanoseconds (wall clock) before which Redis is not tried
 }
 
 func (f *fallbackCounter) take(ctx context.Context, key string, l Limit, n int) (bool, time.Duration, error) {
+	if f.skipRedis() {
+		return f.backup.take(ctx, key, l, n)
+	}
 	// Counting must finish even if the client hangs up: cancelling a
 	// request must not be a way to skip being counted.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
@@ -239,6 +253,9 @@ func (f *fallbackCounter) take(ctx context.Context, key string, l Limit, n int) 
 }
 
 func (f *fallbackCounter) reset(ctx context.Context, key string) error {
+	if f.skipRedis() {
+		return f.backup.reset(ctx, key)
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
 	err := f.primary.reset(rctx, key)
 	cancel()
@@ -249,7 +266,12 @@ func (f *fallbackCounter) reset(ctx context.Context, key string) error {
 	return f.backup.reset(ctx, key)
 }
 
+func (f *fallbackCounter) skipRedis() bool {
+	return f.down.Load() && time.Now().UnixNano() < f.downUntil.Load()
+}
+
 func (f *fallbackCounter) failed(ctx context.Context, err error) {
+	f.downUntil.Store(time.Now().Add(redisRetryAfter).UnixNano())
 	if !f.down.Swap(true) {
 		f.log.ErrorContext(ctx, "rate limiter: Redis failed; counting login failures in memory on this replica",
 			"event", "rate_limiter_fallback", "err", err)
