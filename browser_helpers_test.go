@@ -26,8 +26,8 @@ func (r httpResult) cookie(name string) *http.Cookie {
 	return nil
 }
 
-// request is one POST /query with everything a browser may add.
-type request struct {
+// browserRequest is one POST /query with everything a browser may add.
+type browserRequest struct {
 	query   string
 	vars    map[string]any
 	header  map[string]string
@@ -35,7 +35,7 @@ type request struct {
 }
 
 // send posts req through the real handler.
-func (e *testEnv) send(req request) httpResult {
+func (e *testEnv) send(req browserRequest) httpResult {
 	e.t.Helper()
 	body, err := json.Marshal(map[string]any{"query": req.query, "variables": req.vars})
 	if err != nil {

@@ -49,7 +49,7 @@ func TestCookieMode(t *testing.T) {
 
 		login := func(t *testing.T) *http.Cookie {
 			t.Helper()
-			r := e.send(request{query: loginMutation, vars: loginVars})
+			r := e.send(browserRequest{query: loginMutation, vars: loginVars})
 			mustOKResult(t, r)
 			if p := r.payload(t, "login"); p.RefreshToken != "" || p.AccessToken == "" {
 				t.Fatalf("login body: refreshToken %q, accessToken %q; want null and a token", p.RefreshToken, p.AccessToken)
@@ -67,7 +67,7 @@ func TestCookieMode(t *testing.T) {
 		t.Run("refreshToken without argument reads the cookie and rotates it", func(t *testing.T) {
 			c := login(t)
 			for _, header := range []map[string]string{csrf, {"Apollo-Require-Preflight": "true"}} {
-				r := e.send(request{query: cookieRefreshMutation, header: header, cookies: []*http.Cookie{c}})
+				r := e.send(browserRequest{query: cookieRefreshMutation, header: header, cookies: []*http.Cookie{c}})
 				mustOKResult(t, r)
 				p := r.payload(t, "refreshToken")
 				if p.RefreshToken != "" || p.User.Username != "cleo" {
@@ -84,7 +84,7 @@ func TestCookieMode(t *testing.T) {
 
 		t.Run("without a CSRF header the cookie is not used", func(t *testing.T) {
 			c := login(t)
-			r := e.send(request{query: cookieRefreshMutation, cookies: []*http.Cookie{c}})
+			r := e.send(browserRequest{query: cookieRefreshMutation, cookies: []*http.Cookie{c}})
 			gotCode, gotReason := r.code()
 			if r.Status != http.StatusOK || gotCode != "BAD_REQUEST" || gotReason != "csrf_header_missing" {
 				t.Fatalf("got %d %q %q, want 200 BAD_REQUEST csrf_header_missing: %s", r.Status, gotCode, gotReason, r.Body)
@@ -93,17 +93,17 @@ func TestCookieMode(t *testing.T) {
 				t.Fatal("a refused request changed the cookie")
 			}
 			// Nothing was rotated: the cookie still works with the header.
-			mustOKResult(t, e.send(request{query: cookieRefreshMutation, header: csrf, cookies: []*http.Cookie{c}}))
+			mustOKResult(t, e.send(browserRequest{query: cookieRefreshMutation, header: csrf, cookies: []*http.Cookie{c}}))
 		})
 
 		t.Run("no cookie", func(t *testing.T) {
-			r := e.send(request{query: cookieRefreshMutation, header: csrf})
+			r := e.send(browserRequest{query: cookieRefreshMutation, header: csrf})
 			wantError(t, r.gqlResponse, "UNAUTHENTICATED", "refresh_token_invalid")
 		})
 
 		t.Run("an explicit argument does not need the CSRF header", func(t *testing.T) {
 			first := login(t)
-			r := e.send(request{query: refreshMutation, vars: map[string]any{"t": first.Value}})
+			r := e.send(browserRequest{query: refreshMutation, vars: map[string]any{"t": first.Value}})
 			mustOKResult(t, r)
 			if p := r.payload(t, "refreshToken"); p.RefreshToken != "" {
 				t.Fatalf("cookie mode returned a refresh token in the body")
@@ -113,8 +113,8 @@ func TestCookieMode(t *testing.T) {
 
 		t.Run("a reused cookie ends the session and is cleared", func(t *testing.T) {
 			c := login(t)
-			mustOKResult(t, e.send(request{query: cookieRefreshMutation, header: csrf, cookies: []*http.Cookie{c}}))
-			r := e.send(request{query: cookieRefreshMutation, header: csrf, cookies: []*http.Cookie{c}})
+			mustOKResult(t, e.send(browserRequest{query: cookieRefreshMutation, header: csrf, cookies: []*http.Cookie{c}}))
+			r := e.send(browserRequest{query: cookieRefreshMutation, header: csrf, cookies: []*http.Cookie{c}})
 			wantError(t, r.gqlResponse, "UNAUTHENTICATED", "refresh_token_reused")
 			wantCleared(t, r)
 		})
@@ -125,7 +125,7 @@ func TestCookieModeInsecureForLocalhost(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		e := newTestEnv(t, st, nil, cookieMode, func(c *config) { c.CookieSecure = false })
 		e.createUser("dev", "correct horse battery", models.RoleUser)
-		r := e.send(request{query: loginMutation, vars: map[string]any{"u": "dev", "p": "correct horse battery"}})
+		r := e.send(browserRequest{query: loginMutation, vars: map[string]any{"u": "dev", "p": "correct horse battery"}})
 		mustOKResult(t, r)
 		wantRefreshCookie(t, r, false)
 	})
@@ -135,7 +135,7 @@ func TestBodyModeIgnoresCookies(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		e := newTestEnv(t, st, nil)
 		e.createUser("bo", "correct horse battery", models.RoleUser)
-		r := e.send(request{query: loginMutation, vars: map[string]any{"u": "bo", "p": "correct horse battery"}})
+		r := e.send(browserRequest{query: loginMutation, vars: map[string]any{"u": "bo", "p": "correct horse battery"}})
 		mustOKResult(t, r)
 		p := r.payload(t, "login")
 		if p.RefreshToken == "" || len(r.Header.Values("Set-Cookie")) != 0 {
@@ -143,7 +143,7 @@ func TestBodyModeIgnoresCookies(t *testing.T) {
 		}
 		// The argument is required when there is no cookie mode, whatever
 		// cookies arrive.
-		r = e.send(request{query: cookieRefreshMutation, header: csrf,
+		r = e.send(browserRequest{query: cookieRefreshMutation, header: csrf,
 			cookies: []*http.Cookie{{Name: auth.RefreshCookieName, Value: p.RefreshToken}}})
 		wantError(t, r.gqlResponse, "BAD_USER_INPUT", "")
 		if f, _ := r.Errors[0].Extensions["field"].(string); f != "refreshToken" {
@@ -168,7 +168,7 @@ func TestPlaygroundInCookieMode(t *testing.T) {
 					t.Fatalf("GET / = %d; page lacks the fetcher's CSRF header", r.Status)
 				}
 				// GraphiQL asks for application/json: errors stay HTTP 200.
-				res := e.send(request{query: meQuery, header: map[string]string{"Accept": "application/json, multipart/mixed"}})
+				res := e.send(browserRequest{query: meQuery, header: map[string]string{"Accept": "application/json, multipart/mixed"}})
 				wantError(t, res.gqlResponse, "UNAUTHENTICATED", "missing_token")
 			})
 		}

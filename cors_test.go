@@ -23,7 +23,7 @@ func TestCORS(t *testing.T) {
 			return rec.Result()
 		}
 		post := func(e *testEnv, origin string) httpResult {
-			return e.send(request{query: meQuery, header: map[string]string{"Origin": origin}})
+			return e.send(browserRequest{query: meQuery, header: map[string]string{"Origin": origin}})
 		}
 
 		t.Run("listed origin", func(t *testing.T) {

@@ -59,7 +59,7 @@ func TestGraphQLOverHTTPStatus(t *testing.T) {
 				if tc.authz != "" {
 					header["Authorization"] = tc.authz
 				}
-				r := e.send(request{query: tc.query, vars: tc.vars, header: header})
+				r := e.send(browserRequest{query: tc.query, vars: tc.vars, header: header})
 				if r.Status != tc.status || r.Header.Get("WWW-Authenticate") != tc.challenge {
 					t.Fatalf("status %d, WWW-Authenticate %q; want %d, %q; body %s", r.Status, r.Header.Get("WWW-Authenticate"), tc.status, tc.challenge, r.Body)
 				}
@@ -88,11 +88,11 @@ func TestGraphQLOverHTTPStatusInCookieMode(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		e := newTestEnv(t, st, nil, cookieMode)
 		e.createUser("hal", "correct horse battery", models.RoleUser)
-		r := e.send(request{query: loginMutation, vars: map[string]any{"u": "hal", "p": "correct horse battery"}})
+		r := e.send(browserRequest{query: loginMutation, vars: map[string]any{"u": "hal", "p": "correct horse battery"}})
 		c := wantRefreshCookie(t, r, true)
-		mustOKResult(t, e.send(request{query: cookieRefreshMutation, header: csrf, cookies: []*http.Cookie{c}}))
+		mustOKResult(t, e.send(browserRequest{query: cookieRefreshMutation, header: csrf, cookies: []*http.Cookie{c}}))
 
-		r = e.send(request{query: cookieRefreshMutation, header: map[string]string{"X-Requested-With": "fetch", "Accept": acceptGraphQLResponse},
+		r = e.send(browserRequest{query: cookieRefreshMutation, header: map[string]string{"X-Requested-With": "fetch", "Accept": acceptGraphQLResponse},
 			cookies: []*http.Cookie{{Name: auth.RefreshCookieName, Value: c.Value}}})
 		if r.Status != http.StatusUnauthorized {
 			t.Fatalf("reused cookie with graphql-response+json: status %d, want 401: %s", r.Status, r.Body)

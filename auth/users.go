@@ -29,13 +29,8 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (*models.User, err
 	case n > MaxUsernameLen:
 		return nil, models.BadField("username", fmt.Sprintf("username must be at most %d characters", MaxUsernameLen))
 	}
-	switch {
-	case nu.Password == "":
-		return nil, models.BadField("password", "password is required")
-	case utf8.RuneCountInString(nu.Password) < MinPasswordLen:
-		return nil, models.BadField("password", fmt.Sprintf("password must be at least %d characters", MinPasswordLen))
-	case len(nu.Password) > MaxPasswordLen:
-		return nil, models.BadField("password", fmt.Sprintf("password must be at most %d bytes", MaxPasswordLen))
+	if err := checkNewPassword("password", nu.Password); err != nil {
+		return nil, err
 	}
 	if nu.Role == "" {
 		nu.Role = models.RoleUser
@@ -59,4 +54,18 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (*models.User, err
 		return nil, err
 	}
 	return u, nil
+}
+
+// checkNewPassword applies the rules every new password must meet, at account
+// creation and on a password change; field names the input in the error.
+func checkNewPassword(field, password string) error {
+	switch {
+	case password == "":
+		return models.BadField(field, "password is required")
+	case utf8.RuneCountInString(password) < MinPasswordLen:
+		return models.BadField(field, fmt.Sprintf("password must be at least %d characters", MinPasswordLen))
+	case len(password) > MaxPasswordLen:
+		return models.BadField(field, fmt.Sprintf("password must be at most %d bytes", MaxPasswordLen))
+	}
+	return nil
 }
