@@ -174,3 +174,81 @@ func TestPlaygroundInCookieMode(t *testing.T) {
 		}
 	})
 }
+
+const cookieLogoutMutation = `mutation { logout }`
+
+func TestCookieModeSessions(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		e := newTestEnv(t, st, nil, cookieMode)
+		e.createUser("ada", "correct horse battery", models.RoleUser)
+		login := func(t *testing.T) (access string, c *http.Cookie) {
+			t.Helper()
+			r := e.send(browserRequest{query: loginMutation, vars: map[string]any{"u": "ada", "p": "correct horse battery"}})
+			mustOKResult(t, r)
+			return r.payload(t, "login").AccessToken, wantRefreshCookie(t, r, true)
+		}
+
+		t.Run("logout without argument ends the cookie's session and clears it", func(t *testing.T) {
+			access, c := login(t)
+			r := e.send(browserRequest{query: cookieLogoutMutation, header: csrf, cookies: []*http.Cookie{c}})
+			mustOKResult(t, r)
+			if string(r.Data["logout"]) != "true" {
+				t.Fatalf("logout = %s", r.Data["logout"])
+			}
+			wantCleared(t, r)
+			wantError(t, e.do(bearer(access), meQuery, nil), "UNAUTHENTICATED", "session_revoked")
+			r = e.send(browserRequest{query: cookieRefreshMutation, header: csrf, cookies: []*http.Cookie{c}})
+			wantError(t, r.gqlResponse, "UNAUTHENTICATED", "refresh_token_invalid")
+		})
+
+		t.Run("logout without a CSRF header changes nothing", func(t *testing.T) {
+			access, c := login(t)
+			r := e.send(browserRequest{query: cookieLogoutMutation, cookies: []*http.Cookie{c}})
+			if code, reason := r.code(); code != "BAD_REQUEST" || reason != "csrf_header_missing" {
+				t.Fatalf("got %q %q, want BAD_REQUEST csrf_header_missing: %s", code, reason, r.Body)
+			}
+			if r.cookie(auth.RefreshCookieName) != nil {
+				t.Fatal("a refused logout changed the cookie")
+			}
+			mustOK(t, e.do(bearer(access), meQuery, nil))
+		})
+
+		t.Run("logout without a cookie is a no-op", func(t *testing.T) {
+			r := e.send(browserRequest{query: cookieLogoutMutation, header: csrf})
+			mustOKResult(t, r)
+			if string(r.Data["logout"]) != "true" {
+				t.Fatalf("logout = %s", r.Data["logout"])
+			}
+		})
+
+		t.Run("logoutAll clears the cookie", func(t *testing.T) {
+			access, _ := login(t)
+			r := e.send(browserRequest{query: logoutAllMutation, header: map[string]string{"Authorization": bearer(access)}})
+			mustOKResult(t, r)
+			wantCleared(t, r)
+		})
+
+		t.Run("changePassword puts the new refresh token in the cookie", func(t *testing.T) {
+			access, old := login(t)
+			r := e.send(browserRequest{query: changePasswordMut, vars: map[string]any{"c": "correct horse battery", "n": "a brand new passphrase"},
+				header: map[string]string{"Authorization": bearer(access)}})
+			mustOKResult(t, r)
+			if p := r.payload(t, "changePassword"); p.RefreshToken != "" || p.AccessToken == "" {
+				t.Fatalf("changePassword body: refreshToken %q; want null", p.RefreshToken)
+			}
+			c := wantRefreshCookie(t, r, true)
+			if c.Value == old.Value {
+				t.Fatal("changePassword kept the old refresh token")
+			}
+			mustOKResult(t, e.send(browserRequest{query: cookieRefreshMutation, header: csrf, cookies: []*http.Cookie{c}}))
+		})
+	})
+}
+
+func TestLogoutArgumentWithoutCookieMode(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		e := newTestEnv(t, st, nil)
+		r := e.send(browserRequest{query: cookieLogoutMutation, header: csrf})
+		wantError(t, r.gqlResponse, "BAD_USER_INPUT", "")
+	})
+}

@@ -52,7 +52,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		ChangePassword func(childComplexity int, currentPassword string, newPassword string) int
 		Login          func(childComplexity int, username string, password string) int
-		Logout         func(childComplexity int, refreshToken string) int
+		Logout         func(childComplexity int, refreshToken *string) int
 		LogoutAll      func(childComplexity int) int
 		RefreshToken   func(childComplexity int, refreshToken *string) int
 		RevokeSession  func(childComplexity int, id string) int
@@ -99,7 +99,7 @@ type ComplexityRoot struct {
 type MutationResolver interface {
 	Login(ctx context.Context, username string, password string) (*model.AuthPayload, error)
 	RefreshToken(ctx context.Context, refreshToken *string) (*model.AuthPayload, error)
-	Logout(ctx context.Context, refreshToken string) (bool, error)
+	Logout(ctx context.Context, refreshToken *string) (bool, error)
 	LogoutAll(ctx context.Context) (int, error)
 	RevokeSession(ctx context.Context, id string) (bool, error)
 	VerifyToken(ctx context.Context, token string) (*model.TokenInfo, error)
@@ -197,7 +197,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.Logout(childComplexity, args["refreshToken"].(string)), true
+		return e.ComplexityRoot.Mutation.Logout(childComplexity, args["refreshToken"].(*string)), true
 	case "Mutation.logoutAll":
 		if e.ComplexityRoot.Mutation.LogoutAll == nil {
 			break
@@ -702,8 +702,8 @@ func (ec *executionContext) field_Mutation_logout_args(ctx context.Context, rawA
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "refreshToken",
-		func(ctx context.Context, v any) (string, error) {
-			return ec.unmarshalNString2string(ctx, v)
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -1087,7 +1087,7 @@ func (ec *executionContext) _Mutation_logout(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().Logout(ctx, fc.Args["refreshToken"].(string))
+			return ec.Resolvers.Mutation().Logout(ctx, fc.Args["refreshToken"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {

@@ -7,22 +7,36 @@ package graph
 
 import (
 	"context"
+	"errors"
 
 	"github.com/ironclad-auth/ironclad/auth"
 	"github.com/ironclad-auth/ironclad/graph/model"
 )
 
 // Logout is the resolver for the logout field.
-func (r *mutationResolver) Logout(ctx context.Context, refreshToken string) (bool, error) {
-	if err := r.Auth.Logout(ctx, refreshToken, auth.ClientFrom(ctx)); err != nil {
+func (r *mutationResolver) Logout(ctx context.Context, refreshToken *string) (bool, error) {
+	token, _, err := r.presentedRefresh(ctx, refreshToken)
+	if errors.Is(err, auth.ErrNoRefreshCookie) {
+		return true, nil // no cookie: nothing to end, and logout is idempotent
+	}
+	if err != nil {
 		return false, err
 	}
+	if err := r.Auth.Logout(ctx, token, auth.ClientFrom(ctx)); err != nil {
+		return false, err
+	}
+	r.Cookies.ClearRefresh(ctx)
 	return true, nil
 }
 
 // LogoutAll is the resolver for the logoutAll field.
 func (r *mutationResolver) LogoutAll(ctx context.Context) (int, error) {
-	return r.Auth.LogoutAll(ctx, auth.ViewerFrom(ctx), auth.ClientFrom(ctx))
+	n, err := r.Auth.LogoutAll(ctx, auth.ViewerFrom(ctx), auth.ClientFrom(ctx))
+	if err != nil {
+		return 0, err
+	}
+	r.Cookies.ClearRefresh(ctx) // this session ended too: its cookie is dead
+	return n, nil
 }
 
 // RevokeSession is the resolver for the revokeSession field.
@@ -45,7 +59,7 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 	if err != nil {
 		return nil, err
 	}
-	return authPayload(g), nil
+	return r.deliver(ctx, g), nil
 }
 
 // Sessions is the resolver for the sessions field.
