@@ -6,4 +6,6 @@
 // hashed with argon2id in PHC format inside a bounded pool (password.go), so a
 // flood of logins cannot exhaust memory. The HTTP middleware puts the verified
 // viewer in the request context, read back through accessor functions.
+// In cookie mode (cookies.go) refresh tokens travel in an HttpOnly cookie,
+// applied to the response through a per-request jar.
 package auth
