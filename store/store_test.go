@@ -149,7 +149,7 @@ func TestClosedDatabase(t *testing.T) {
 			{"UserByID", func() error { _, err := s.UserByID(ctx, u.ID); return err }},
 			{"UserByUsername", func() error { _, err := s.UserByUsername(ctx, "alice"); return err }},
 			{"RecordLogin", func() error { return s.RecordLogin(ctx, u.ID, t0, "") }},
-			{"SetUserActive", func() error { return s.SetUserActive(ctx, u.ID, false) }},
+			{"SetUserActive", func() error { _, err := s.SetUserActive(ctx, u.ID, false, t0); return err }},
 			{"CreateSession", func() error {
 				return s.CreateSession(ctx, &models.Session{UserID: u.ID, ExpiresAt: t0.Add(threeDays)},
 					&models.RefreshToken{TokenHash: hashOf("other"), ExpiresAt: t0.Add(threeDays)})
