@@ -21,8 +21,9 @@ const (
 )
 
 // eachError reports every error joined in err (validation returns all
-// violations at once, one per input field): all but the first are added to
-// the response, and the first is returned for the field.
+// violations at once, one per input field): all but the last are added to
+// the response, and the last is returned for the field, so the response
+// lists them in input order.
 func eachError(ctx context.Context, err error) error {
 	joined, ok := err.(interface{ Unwrap() []error })
 	if !ok {
@@ -32,10 +33,10 @@ func eachError(ctx context.Context, err error) error {
 	if len(errs) == 0 {
 		return err
 	}
-	for _, e := range errs[1:] {
+	for _, e := range errs[:len(errs)-1] {
 		graphql.AddError(ctx, e)
 	}
-	return errs[0]
+	return errs[len(errs)-1]
 }
 
 // listUsers runs the users query.
