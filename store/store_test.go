@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
@@ -159,6 +160,18 @@ func TestClosedDatabase(t *testing.T) {
 			{"Rotate", func() error { return s.Rotate(ctx, tok.ID, nextToken(tok, "next"), t0, "", "") }},
 			{"RevokeSession", func() error { _, err := s.RevokeSession(ctx, sess.ID, t0); return err }},
 			{"Purge", func() error { _, err := s.Purge(ctx, t0, 0); return err }},
+			{"SetUserRole", func() error { _, err := s.SetUserRole(ctx, u.ID, models.RoleAdmin, t0); return err }},
+			{"UpdateProfile", func() error { _, err := s.UpdateProfile(ctx, u.ID, store.ProfileChange{}, t0); return err }},
+			{"ListUsers", func() error { _, _, err := s.ListUsers(ctx, "a", nil, 10); return err }},
+			{"CountUsers", func() error { _, err := s.CountUsers(ctx, ""); return err }},
+			{"UsersByIDs", func() error { _, err := s.UsersByIDs(ctx, []string{u.ID}); return err }},
+			{"CreateAccessToken", func() error {
+				return s.CreateAccessToken(ctx, &models.AccessToken{UserID: u.ID, Name: "x", TokenHash: hashOf("pat")})
+			}},
+			{"AccessTokenByHash", func() error { _, _, err := s.AccessTokenByHash(ctx, hashOf("pat")); return err }},
+			{"AccessTokensOf", func() error { _, err := s.AccessTokensOf(ctx, u.ID); return err }},
+			{"RevokeAccessToken", func() error { _, err := s.RevokeAccessToken(ctx, u.ID, "x", t0); return err }},
+			{"TouchAccessToken", func() error { _, err := s.TouchAccessToken(ctx, "x", t0, time.Minute); return err }},
 		}
 		for _, c := range calls {
 			t.Run(c.name, func(t *testing.T) {
