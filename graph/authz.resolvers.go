@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ironclad-auth/ironclad/auth"
-
 	"github.com/ironclad-auth/ironclad/graph/model"
 	"github.com/ironclad-auth/ironclad/models"
 )
