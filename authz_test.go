@@ -330,6 +330,9 @@ func TestAccessTokenList(t *testing.T) {
 		if err := json.Unmarshal(created.AccessToken, &tok); err != nil {
 			t.Fatal(err)
 		}
+		if strings.Contains(e.logs.String(), created.Token) || strings.Contains(e.logs.String(), created.Token[4:]) {
+			t.Fatal("the logs contain the access token")
+		}
 		if tok.Name != "deploy bot" || len(tok.Scopes) != 2 || tok.Scopes[0] != "PROFILE_READ" || tok.ExpiresAt == nil || tok.LastUsedAt != nil {
 			t.Fatalf("accessToken = %+v", tok)
 		}

@@ -176,8 +176,14 @@ func TestUsersArguments(t *testing.T) {
 				wantField(t, e.do(admin.header, usersQuery, tt.vars), tt.field)
 			})
 		}
-		if p := e.users(t, admin, map[string]any{"first": 100}); len(p.Edges) != 6 {
+		p := e.users(t, admin, map[string]any{"first": 100})
+		if len(p.Edges) != 6 {
 			t.Fatalf("users(first: 100) = %d edges", len(p.Edges))
+		}
+		for _, edge := range p.Edges {
+			if edge.Node.Email == nil { // an admin sees every email
+				t.Fatalf("users: %s's email is hidden from an admin", edge.Node.Username)
+			}
 		}
 	})
 }
