@@ -141,9 +141,11 @@ func newApp(cfg config, st *store.Store, log *slog.Logger, now func() time.Time)
 	}
 	hasher := auth.NewHasher(cfg.HashParams, cfg.HashConcurrency, 2*time.Second)
 	svc := auth.NewService(st, tokens, hasher, auth.Options{
-		RefreshTTL:    cfg.RefreshTTL,
-		SessionMaxAge: cfg.SessionMaxAge,
-		Now:           now,
+		RefreshTTL:     cfg.RefreshTTL,
+		SessionMaxAge:  cfg.SessionMaxAge,
+		Now:            now,
+		SignupEnabled:  cfg.SignupEnabled,
+		MinPasswordLen: cfg.MinPasswordLen,
 	}, log)
 	return &app{cfg: cfg, log: log, store: st, auth: svc}, nil
 }

@@ -53,6 +53,11 @@ func (s *Store) migrations() []*gormigrate.Migration {
 			Migrate:  gormigrate.MigrateFunc(s.execDDL(initialPostgres, initialSQLite)),
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropInitial, dropInitial)),
 		},
+		{
+			ID:       "202612010001_profiles_access_tokens",
+			Migrate:  gormigrate.MigrateFunc(s.execDDL(profilesPostgres, profilesSQLite)),
+			Rollback: gormigrate.RollbackFunc(s.execDDL(dropProfiles, dropProfiles)),
+		},
 	}
 }
 
