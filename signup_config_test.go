@@ -81,7 +81,7 @@ func TestCreateUserCommandRules(t *testing.T) {
 	// Sign-up being closed does not stop an administrator.
 	var out syncBuffer
 	err := run(context.Background(), []string{"createuser", "--username", "carol", "--role", "admin", "--password-stdin"}, env, strings.NewReader(testPassword+"\n"), &out)
-	if err != nil || !strings.Contains(out.String(), `created admin user "carol"`) {
+	if err != nil || !strings.Contains(out.String(), `created user "carol" with role ADMIN`) {
 		t.Fatalf("createuser = %q, %v", out.String(), err)
 	}
 }
