@@ -172,8 +172,11 @@ func (s *Service) rateLimited(ctx context.Context, att *attempt, userID string, 
 	if att == nil {
 		return // the limiter failed; the error is logged where it is mapped
 	}
-	s.log.WarnContext(ctx, "login attempt refused: too many failures", "event", "login_rate_limited", "limit", att.scope,
-		"retry_after", att.retryAfter.String(), "user_id", userID, "ip", c.IP, "user_agent", c.UserAgent)
+	attrs := []any{"event", "login_rate_limited", "limit", att.scope, "retry_after", att.retryAfter.String(), "ip", c.IP, "user_agent", c.UserAgent}
+	if userID != "" { // a refused login never looks the user up: that would be work
+		attrs = append(attrs, "user_id", userID)
+	}
+	s.log.WarnContext(ctx, "login attempt refused: too many failures", attrs...)
 }
 
 // TokenInfo describes a token as verifyToken reports it.
