@@ -433,6 +433,18 @@ func TestReuseGrace(t *testing.T) {
 				wantError(t, a.refresh(p2.RefreshToken), "UNAUTHENTICATED", "refresh_token_invalid")
 			})
 
+			t.Run("older than the previous token is reuse, even after a rotation by a replica without grace", func(t *testing.T) {
+				// A rolling change of REFRESH_REUSE_GRACE: the next rotation
+				// happens on a replica that keeps nothing, so the first
+				// token's kept successor is not cleared by it.
+				off := newTestEnv(t, st2, c)
+				p0 := a.login("alice", pw)
+				p1 := a.refresh(p0.RefreshToken).payload(t, "refreshToken")
+				p2 := off.refresh(p1.RefreshToken).payload(t, "refreshToken")
+				wantError(t, a.refresh(p0.RefreshToken), "UNAUTHENTICATED", "refresh_token_reused")
+				wantError(t, a.do(bearer(p2.AccessToken), meQuery, nil), "UNAUTHENTICATED", "session_revoked")
+			})
+
 			t.Run("after the window is reuse", func(t *testing.T) {
 				p0 := a.login("alice", pw)
 				p1 := a.refresh(p0.RefreshToken).payload(t, "refreshToken")
