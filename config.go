@@ -5,11 +5,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ironclad-auth/ironclad/auth"
 )
@@ -35,8 +38,14 @@ type config struct {
 	HashConcurrency int
 	HashParams      auth.Params // argon2id cost; tests lower it
 	LogLevel        string
-	SignupEnabled   bool // the register mutation is open
-	MinPasswordLen  int  // shortest new password, in characters
+	SignupEnabled   bool           // the register mutation is open
+	MinPasswordLen  int            // shortest new password, in characters
+	ReuseGrace      time.Duration  // REFRESH_REUSE_GRACE
+	TrustedProxies  []netip.Prefix // TRUSTED_PROXIES
+	RedisURL        string         // REDIS_URL; never logged (it may hold a password)
+	RedisPrefix     string         // REDIS_KEY_PREFIX
+	LoginPerUser    auth.Limit     // LOGIN_MAX_FAILURES_PER_USER per LOGIN_FAILURE_WINDOW
+	LoginPerIP      auth.Limit     // LOGIN_MAX_FAILURES_PER_IP per LOGIN_FAILURE_WINDOW
 }
 
 // loadConfig reads and validates the configuration. It is pure apart from
@@ -56,6 +65,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		PurgeInterval:  time.Hour,
 		HashParams:     auth.DefaultParams,
 		MinPasswordLen: auth.DefaultMinPassLen,
+		RedisURL:       getenv("REDIS_URL"),
+		RedisPrefix:    or(getenv("REDIS_KEY_PREFIX"), "ironclad:"),
+		LoginPerUser:   auth.DefaultPerUser,
+		LoginPerIP:     auth.DefaultPerIP,
 	}
 	var errs []error
 	duration := func(name string, dst *time.Duration, min, max time.Duration) {
@@ -77,6 +90,33 @@ func loadConfig(getenv func(string) string) (config, error) {
 	duration("REFRESH_TOKEN_TTL", &c.RefreshTTL, time.Minute, 365*24*time.Hour)
 	duration("SESSION_MAX_AGE", &c.SessionMaxAge, time.Minute, 365*24*time.Hour)
 	duration("PURGE_INTERVAL", &c.PurgeInterval, 0, 7*24*time.Hour)
+	duration("REFRESH_REUSE_GRACE", &c.ReuseGrace, 0, time.Minute)
+	window := 15 * time.Minute
+	duration("LOGIN_FAILURE_WINDOW", &window, time.Second, 24*time.Hour)
+	c.LoginPerUser.Window, c.LoginPerIP.Window = window, window
+	count := func(name string, dst *int, max int) {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > max {
+				errs = append(errs, fmt.Errorf("%s: %q is not a number from 1 to %d", name, v, max))
+				return
+			}
+			*dst = n
+		}
+	}
+	count("LOGIN_MAX_FAILURES_PER_USER", &c.LoginPerUser.Max, 1000)
+	count("LOGIN_MAX_FAILURES_PER_IP", &c.LoginPerIP.Max, 1_000_000)
+	if proxies, err := auth.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
+		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
+	} else {
+		c.TrustedProxies = proxies
+	}
+	if c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			// The URL may hold a password: name the variable, not the value.
+			errs = append(errs, errors.New("REDIS_URL: not a redis:// or rediss:// URL"))
+		}
+	}
 	if c.RefreshTTL > c.SessionMaxAge {
 		c.RefreshTTL = c.SessionMaxAge
 	}

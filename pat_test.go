@@ -125,3 +125,30 @@ func TestAccessTokenLastUsedThrottled(t *testing.T) {
 		})
 	}
 }
+
+// Session management and password changes need a login, whatever a
+// personal access token's scopes.
+func TestAccessTokenCannotManageSessions(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		e := newTestEnv(t, st, nil)
+		e.createUser("pat-owner", "correct horse battery", models.RoleUser)
+		p := e.login("pat-owner", "correct horse battery")
+		r := e.do(bearer(p.AccessToken), `mutation { createAccessToken(name: "all", scopes: [PROFILE_READ, PROFILE_WRITE]) { token } }`, nil)
+		mustOK(t, r)
+		var out struct{ Token string }
+		decode(t, r, "createAccessToken", &out)
+		for _, op := range []string{
+			`{ sessions { id } }`,
+			`mutation { logoutAll }`,
+			`mutation { revokeSession(id: "x") }`,
+			`mutation { changePassword(currentPassword: "correct horse battery", newPassword: "another fine passphrase") { accessToken } }`,
+		} {
+			r := e.do(bearer(out.Token), op, nil)
+			if code, reason := r.code(); code != "FORBIDDEN" || reason != "session_required" {
+				t.Errorf("%s with an access token: %s", op, r.Body)
+			}
+		}
+		// The session itself was not touched.
+		mustOK(t, e.do(bearer(p.AccessToken), meQuery, nil))
+	})
+}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ironclad-auth/ironclad/auth"
 	"github.com/ironclad-auth/ironclad/graph"
@@ -97,6 +98,7 @@ type app struct {
 	log   *slog.Logger
 	store *store.Store
 	auth  *auth.Service
+	redis *redis.Client // nil without REDIS_URL
 }
 
 // open connects to the database, applies migrations and builds the services.
@@ -125,7 +127,12 @@ func open(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 	return a, nil
 }
 
-func (a *app) close() { a.store.Close() }
+func (a *app) close() {
+	if a.redis != nil {
+		a.redis.Close()
+	}
+	a.store.Close()
+}
 
 // newApp builds the services on an open store; now is the clock of every
 // token and session decision.
@@ -140,14 +147,44 @@ func newApp(cfg config, st *store.Store, log *slog.Logger, now func() time.Time)
 		return nil, fmt.Errorf("JWT_SECRET: %w", err)
 	}
 	hasher := auth.NewHasher(cfg.HashParams, cfg.HashConcurrency, 2*time.Second)
+	var rdb *redis.Client
+	if cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, errors.New("REDIS_URL: not a redis:// or rediss:// URL")
+		}
+		opts.ContextTimeoutEnabled = true // the limiter's deadlines bound every call
+		// Counting is not idempotent: never resend a command that may have
+		// run. A failure falls back to memory at once instead.
+		opts.MaxRetries = -1
+		opts.DialerRetries = 1
+		rdb = redis.NewClient(opts)
+	}
+	limiter, err := auth.NewLoginLimiter(auth.LimiterConfig{
+		PerUser: cfg.LoginPerUser,
+		PerIP:   cfg.LoginPerIP,
+		Redis:   rdb,
+		Prefix:  cfg.RedisPrefix,
+		Secret:  cfg.JWTSecret,
+		Now:     now,
+	}, log.With("component", "auth"))
+	if err != nil {
+		if rdb != nil {
+			rdb.Close()
+		}
+		return nil, err
+	}
 	svc := auth.NewService(st, tokens, hasher, auth.Options{
 		RefreshTTL:     cfg.RefreshTTL,
 		SessionMaxAge:  cfg.SessionMaxAge,
 		Now:            now,
 		SignupEnabled:  cfg.SignupEnabled,
 		MinPasswordLen: cfg.MinPasswordLen,
+		ReuseGrace:     cfg.ReuseGrace,
+		TrustedProxies: cfg.TrustedProxies,
+		Limiter:        limiter,
 	}, log)
-	return &app{cfg: cfg, log: log, store: st, auth: svc}, nil
+	return &app{cfg: cfg, log: log, store: st, auth: svc, redis: rdb}, nil
 }
 
 // tokenLeeway is the clock skew tolerated on access-token times.
@@ -176,7 +213,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		MaxHeaderBytes:    64 << 10,
 	}
 	url := "http://" + displayAddr(ln.Addr())
-	log.Info("ironclad listening", "addr", ln.Addr().String(), "database", a.store.Dialect(), "production", cfg.Production)
+	limiter := "memory"
+	if a.redis != nil {
+		limiter = "redis"
+	}
+	log.Info("ironclad listening", "addr", ln.Addr().String(), "database", a.store.Dialect(), "production", cfg.Production, "login_limiter", limiter)
 	if cfg.Playground {
 		fmt.Fprintf(stdout, "\nIronclad is running. Playground: %s/  GraphQL endpoint: %s/query\n", url, url)
 	}

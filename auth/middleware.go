@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"net"
 	"net/http"
 	"strings"
 )
@@ -14,23 +13,10 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		header := r.Header.Get("Authorization")
 		ctx := r.Context()
-		req := &request{client: clientOf(r)}
+		req := &request{client: s.clientOf(r)}
 		req.resolve = func() Viewer { return s.Authenticate(ctx, header) }
 		next.ServeHTTP(w, r.WithContext(withRequest(ctx, req)))
 	})
-}
-
-// clientOf returns the peer address and user agent of r.
-func clientOf(r *http.Request) Client {
-	ip := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		ip = host
-	}
-	ua := r.UserAgent()
-	if len(ua) > 512 {
-		ua = ua[:512]
-	}
-	return Client{IP: ip, UserAgent: ua}
 }
 
 // bearerToken extracts the token of an Authorization header. ok is false when

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -39,15 +40,25 @@ type Options struct {
 	SignupEnabled bool
 	// MinPasswordLen is the shortest new password; 0 means DefaultMinPassLen.
 	MinPasswordLen int
+	// ReuseGrace lets the immediately previous refresh token, presented
+	// again within this long of its rotation, receive the same successor
+	// instead of ending the session (REFRESH_REUSE_GRACE; 0 turns it off).
+	ReuseGrace time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// Limiter counts failed logins; nil means in memory with the defaults.
+	Limiter *LoginLimiter
 }
 
 // Service runs Ironclad's authentication flows.
 type Service struct {
-	store  *store.Store
-	tokens *Tokens
-	hasher *Hasher
-	log    *slog.Logger
-	opts   Options
+	store   *store.Store
+	tokens  *Tokens
+	hasher  *Hasher
+	log     *slog.Logger
+	opts    Options
+	limiter *LoginLimiter
+	sealer  *sealer // seals successors kept for the reuse grace window
 }
 
 // NewService returns a Service. opts.Now defaults to time.Now.
@@ -58,7 +69,19 @@ func NewService(st *store.Store, tokens *Tokens, hasher *Hasher, opts Options, l
 	if opts.MinPasswordLen <= 0 {
 		opts.MinPasswordLen = DefaultMinPassLen
 	}
-	return &Service{store: st, tokens: tokens, hasher: hasher, log: log.With("component", "auth"), opts: opts}
+	log = log.With("component", "auth")
+	// tokens holds a non-empty secret (NewTokens checks), so neither can fail.
+	sl, err := newSealer(tokens.secret)
+	if err != nil {
+		panic("auth.NewService: " + err.Error())
+	}
+	lim := opts.Limiter
+	if lim == nil {
+		if lim, err = NewLoginLimiter(LimiterConfig{Secret: tokens.secret, Now: opts.Now}, log); err != nil {
+			panic("auth.NewService: " + err.Error())
+		}
+	}
+	return &Service{store: st, tokens: tokens, hasher: hasher, log: log, opts: opts, limiter: lim, sealer: sl}
 }
 
 // Grant is the outcome of a successful login or refresh.
@@ -82,6 +105,14 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 	if len(password) > MaxPasswordLen {
 		return nil, models.BadField("password", fmt.Sprintf("password must be at most %d bytes", MaxPasswordLen))
 	}
+	// Counted before any hashing: over the limit costs no argon2 work, and
+	// parallel guesses cannot all pass a check made before any was counted.
+	att, err := s.limiter.begin(ctx, username, c.IP)
+	if err != nil {
+		s.rateLimited(ctx, att, "", c)
+		return nil, err
+	}
+	defer att.abandon(ctx) // no-op once settled; gives the count back if no password was checked
 
 	u, err := s.store.UserByUsername(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
@@ -89,6 +120,7 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 		if err := s.hasher.VerifyDummy(ctx, password); err != nil {
 			return nil, err
 		}
+		att.failed()
 		s.log.InfoContext(ctx, "login failed", "event", "login_failed", "ip", c.IP, "user_agent", c.UserAgent)
 		return nil, ErrInvalidCredentials
 	}
@@ -100,10 +132,13 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 		return nil, fmt.Errorf("login: verify password: %w", err)
 	}
 	if !ok || !u.Active {
+		att.failed()
 		// An inactive account answers like a wrong password, after the same work.
 		s.log.InfoContext(ctx, "login failed", "event", "login_failed", "user_id", u.ID, "ip", c.IP, "user_agent", c.UserAgent)
 		return nil, ErrInvalidCredentials
 	}
+
+	att.succeeded(ctx)
 
 	newHash := ""
 	if rehash {
@@ -182,6 +217,9 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (*Grant
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
 	now := s.opts.Now().UTC()
+	if g, err := s.replay(ctx, tok, sess, u, now, c); g != nil || err != nil {
+		return g, err
+	}
 	if err := s.checkRefresh(ctx, tok, sess, u, now, c); err != nil {
 		return nil, err
 	}
@@ -199,10 +237,14 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (*Grant
 		// rotation cannot keep a stolen chain alive forever.
 		ExpiresAt: minTime(now.Add(s.opts.RefreshTTL), sess.ExpiresAt),
 	}
-	err = s.store.Rotate(ctx, tok.ID, next, now, c.UserAgent, c.IP)
+	err = s.rotate(ctx, tok.ID, next, plain, now, c)
 	if errors.Is(err, store.ErrConflict) {
 		// Another request rotated (or revoked) this token between our read
-		// and our conditional update: it is now a used token presented again.
+		// and our conditional update: it is now a used token presented
+		// again, unless the winner kept its successor for us.
+		if g, err := s.replayAfterConflict(ctx, refresh, now, c); g != nil || err != nil {
+			return g, err
+		}
 		return nil, s.reused(ctx, tok, c)
 	}
 	if err != nil {

@@ -165,6 +165,16 @@ func (t *Tokens) IssueAccess(userID, sessionID string) (string, *AccessClaims, e
 // access token whose only fault is expiry, which is ErrTokenExpired so that
 // clients know to refresh.
 func (t *Tokens) VerifyAccess(token string) (*AccessClaims, error) {
+	claims, err := t.inspectAccess(token)
+	if err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+// inspectAccess is VerifyAccess that also returns the (authentic) claims of
+// an access token whose only fault is expiry, alongside ErrTokenExpired.
+func (t *Tokens) inspectAccess(token string) (*AccessClaims, error) {
 	if len(token) > MaxAccessTokenLen {
 		return nil, ErrInvalidToken
 	}
@@ -182,7 +192,7 @@ func (t *Tokens) VerifyAccess(token string) (*AccessClaims, error) {
 		return nil, ErrInvalidToken
 	}
 	if err != nil {
-		return nil, ErrTokenExpired
+		return claims, ErrTokenExpired
 	}
 	return claims, nil
 }

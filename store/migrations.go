@@ -58,6 +58,11 @@ func (s *Store) migrations() []*gormigrate.Migration {
 			Migrate:  gormigrate.MigrateFunc(s.execDDL(profilesPostgres, profilesSQLite)),
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropProfiles, dropProfiles)),
 		},
+		{
+			ID:       "202612010002_refresh_successor",
+			Migrate:  gormigrate.MigrateFunc(s.execDDL(successorPostgres, successorSQLite)),
+			Rollback: gormigrate.RollbackFunc(s.execDDL(dropSuccessor, dropSuccessor)),
+		},
 	}
 }
 
@@ -178,4 +183,27 @@ var dropInitial = []string{
 	`DROP TABLE IF EXISTS refresh_tokens`,
 	`DROP TABLE IF EXISTS sessions`,
 	`DROP TABLE IF EXISTS users`,
+}
+
+// successorPostgres adds what REFRESH_REUSE_GRACE needs: a rotated token's
+// successor, sealed (AES-GCM) so that it is never plain text at rest, and the
+// end of the window in which it may be handed out again. Both are NULL
+// outside that window.
+var successorPostgres = []string{
+	`ALTER TABLE refresh_tokens ADD COLUMN successor_sealed bytea, ADD COLUMN successor_until timestamptz`,
+	`CREATE INDEX idx_refresh_tokens_successor_until ON refresh_tokens (successor_until) WHERE successor_until IS NOT NULL`,
+}
+
+// successorSQLite is successorPostgres in SQLite's types.
+var successorSQLite = []string{
+	`ALTER TABLE refresh_tokens ADD COLUMN successor_sealed blob`,
+	`ALTER TABLE refresh_tokens ADD COLUMN successor_until datetime`,
+	`CREATE INDEX idx_refresh_tokens_successor_until ON refresh_tokens (successor_until) WHERE successor_until IS NOT NULL`,
+}
+
+// dropSuccessor undoes the successor migration.
+var dropSuccessor = []string{
+	`DROP INDEX IF EXISTS idx_refresh_tokens_successor_until`,
+	`ALTER TABLE refresh_tokens DROP COLUMN successor_until`,
+	`ALTER TABLE refresh_tokens DROP COLUMN successor_sealed`,
 }

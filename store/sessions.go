@@ -168,6 +168,11 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*models.Re
 // the others, and any rotation of a token or session no longer valid, get
 // ErrConflict and write nothing.
 func (s *Store) Rotate(ctx context.Context, oldID string, next *models.RefreshToken, now time.Time, userAgent, ip string) error {
+	return s.rotate(ctx, oldID, next, now, userAgent, ip, nil)
+}
+
+// rotate is Rotate, also keeping keep (when not nil) in the old token's row.
+func (s *Store) rotate(ctx context.Context, oldID string, next *models.RefreshToken, now time.Time, userAgent, ip string, keep *Successor) error {
 	if next.SessionID == "" || next.UserID == "" || next.TokenHash == "" || next.ExpiresAt.IsZero() {
 		return errors.New("store: rotate: next token needs session id, user id, hash and expiry")
 	}
@@ -198,15 +203,29 @@ func (s *Store) Rotate(ctx context.Context, oldID string, next *models.RefreshTo
 			return ErrConflict // session revoked, expired or gone
 		}
 
+		used := map[string]any{"used_at": now}
+		if keep != nil {
+			used["successor_sealed"] = keep.Sealed
+			used["successor_until"] = utc(keep.Until)
+		}
 		res = tx.Model(&models.RefreshToken{}).
 			Where("id = ? AND session_id = ? AND user_id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
 				oldID, next.SessionID, next.UserID, now).
-			UpdateColumn("used_at", now)
+			UpdateColumns(used)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
 			return ErrConflict // rotated by someone else first, or no longer valid
+		}
+		if keep != nil {
+			// Only the immediately previous token may be answered with its
+			// successor: forget the successors kept by older tokens.
+			if err := tx.Model(&models.RefreshToken{}).
+				Where("session_id = ? AND id <> ? AND successor_until IS NOT NULL", next.SessionID, oldID).
+				UpdateColumns(forgetSuccessor).Error; err != nil {
+				return err
+			}
 		}
 		return tx.Create(next).Error
 	})
@@ -228,9 +247,7 @@ func (s *Store) RevokeSession(ctx context.Context, sessionID string, now time.Ti
 			return res.Error
 		}
 		wasLive = res.RowsAffected > 0
-		return tx.Model(&models.RefreshToken{}).
-			Where("session_id = ? AND revoked_at IS NULL", sessionID).
-			UpdateColumn("revoked_at", now).Error
+		return revokeTokens(tx, now, "session_id = ?", sessionID)
 	})
 	if err != nil {
 		return false, wrap("revoke session", err)
@@ -246,7 +263,8 @@ const purgeBatch = 1000
 // expired or were revoked more than keep ago, with their tokens. Keeping
 // used tokens for keep lets a replayed token be recognised as reuse; keep at
 // least the refresh-token lifetime to detect reuse for as long as a token
-// could otherwise have been valid. It returns the number of rows deleted.
+// could otherwise have been valid. Successors kept by RotateKeeping whose
+// window closed are cleared first. It returns the number of rows deleted.
 //
 // It runs plain conditional DELETEs of at most purgeBatch rows each, so it is
 // idempotent and safe to run concurrently from several replicas (one run
@@ -281,6 +299,11 @@ func (s *Store) Purge(ctx context.Context, now time.Time, keep time.Duration) (i
 		},
 	}
 
+	// Successors kept for the reuse grace window go first: they must not
+	// outlive the window (not counted: nothing is deleted).
+	if _, err := s.forgetExpiredSuccessors(ctx, now); err != nil {
+		return 0, err
+	}
 	var total int64
 	for _, st := range steps {
 		for {

@@ -21,6 +21,11 @@ func usernameKey(username string) string {
 	return norm.NFC.String(cases.Fold().String(norm.NFD.String(username)))
 }
 
+// UsernameKey returns the folded form under which username is stored and
+// looked up, for callers that key other state (such as login-failure
+// counters) by username and must match exactly the names the store matches.
+func UsernameKey(username string) string { return usernameKey(username) }
+
 // CreateUser inserts u. It sets u.ID (a random UUID) when empty, u.UsernameKey,
 // u.Role to USER when empty, and u.CreatedAt when zero. New users are always
 // active (Active is set to true); deactivate one with SetUserActive. A

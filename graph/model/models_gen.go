@@ -3,6 +3,8 @@
 package model
 
 import (
+	"time"
+
 	"github.com/ironclad-auth/ironclad/models"
 )
 
@@ -45,6 +47,35 @@ type RegisterInput struct {
 	Username string `json:"username"`
 	Email    string `json:"email"`
 	Password string `json:"password"`
+}
+
+// A login that can still be refreshed: the family of refresh tokens descended from it.
+type Session struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"createdAt"`
+	LastUsedAt time.Time `json:"lastUsedAt"`
+	// When the session ends unless refreshed first; never after its absolute end (SESSION_MAX_AGE after login).
+	ExpiresAt time.Time `json:"expiresAt"`
+	// The user agent seen at login or at the last refresh.
+	UserAgent *string `json:"userAgent,omitempty"`
+	// The client IP seen at login or at the last refresh.
+	IP *string `json:"ip,omitempty"`
+	// The session of the token making this request.
+	Current bool `json:"current"`
+}
+
+// What verifyToken learned about a token.
+type TokenInfo struct {
+	// Whether the token would be accepted now.
+	Valid bool `json:"valid"`
+	// Why not, when not valid: token_expired, invalid_token, user_inactive, session_revoked, refresh_token_invalid, refresh_token_expired, refresh_token_reused.
+	Reason *string `json:"reason,omitempty"`
+	// "access" or "refresh"; null when the token is not recognised.
+	TokenType *string `json:"tokenType,omitempty"`
+	// The user the token belongs to, for an authentic token.
+	Subject *string `json:"subject,omitempty"`
+	// When the token expires, for an authentic token.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 type UserEdge struct {
