@@ -38,6 +38,8 @@ type config struct {
 	HashConcurrency int
 	HashParams      auth.Params // argon2id cost; tests lower it
 	LogLevel        string
+	SignupEnabled   bool           // the register mutation is open
+	MinPasswordLen  int            // shortest new password, in characters
 	ReuseGrace      time.Duration  // REFRESH_REUSE_GRACE
 	TrustedProxies  []netip.Prefix // TRUSTED_PROXIES
 	RedisURL        string         // REDIS_URL; never logged (it may hold a password)
@@ -55,21 +57,22 @@ type config struct {
 // a restart.
 func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
-		Production:    strings.EqualFold(getenv("APP_ENV"), "production"),
-		Addr:          or(getenv("ADDR"), ":8080"),
-		DatabaseURL:   getenv("DATABASE_URL"),
-		DataDir:       or(getenv("DATA_DIR"), "data"),
-		JWTIssuer:     or(getenv("JWT_ISSUER"), "ironclad"),
-		LogLevel:      or(getenv("LOG_LEVEL"), "info"),
-		AccessTTL:     5 * time.Minute,
-		RefreshTTL:    7 * 24 * time.Hour,
-		SessionMaxAge: 30 * 24 * time.Hour,
-		PurgeInterval: time.Hour,
-		HashParams:    auth.DefaultParams,
-		RedisURL:      getenv("REDIS_URL"),
-		RedisPrefix:   or(getenv("REDIS_KEY_PREFIX"), "ironclad:"),
-		LoginPerUser:  auth.DefaultPerUser,
-		LoginPerIP:    auth.DefaultPerIP,
+		Production:     strings.EqualFold(getenv("APP_ENV"), "production"),
+		Addr:           or(getenv("ADDR"), ":8080"),
+		DatabaseURL:    getenv("DATABASE_URL"),
+		DataDir:        or(getenv("DATA_DIR"), "data"),
+		JWTIssuer:      or(getenv("JWT_ISSUER"), "ironclad"),
+		LogLevel:       or(getenv("LOG_LEVEL"), "info"),
+		AccessTTL:      5 * time.Minute,
+		RefreshTTL:     7 * 24 * time.Hour,
+		SessionMaxAge:  30 * 24 * time.Hour,
+		PurgeInterval:  time.Hour,
+		HashParams:     auth.DefaultParams,
+		MinPasswordLen: auth.DefaultMinPassLen,
+		RedisURL:       getenv("REDIS_URL"),
+		RedisPrefix:    or(getenv("REDIS_KEY_PREFIX"), "ironclad:"),
+		LoginPerUser:   auth.DefaultPerUser,
+		LoginPerIP:     auth.DefaultPerIP,
 	}
 	var errs []error
 	duration := func(name string, dst *time.Duration, min, max time.Duration) {
@@ -134,6 +137,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, fmt.Errorf("PLAYGROUND: %w", err))
 	}
 	c.Playground = playground
+	signup, err := parseBool(getenv("SIGNUP_ENABLED"), !c.Production)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("SIGNUP_ENABLED: %w", err))
+	}
+	c.SignupEnabled = signup
+	if v := getenv("PASSWORD_MIN_LENGTH"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < auth.DefaultMinPassLen || n > 128 {
+			errs = append(errs, fmt.Errorf("PASSWORD_MIN_LENGTH: %q is not a number from %d to 128", v, auth.DefaultMinPassLen))
+		}
+		c.MinPasswordLen = n
+	}
 
 	errs = append(errs, loadBrowserConfig(&c, getenv)...)
 

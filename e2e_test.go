@@ -203,7 +203,7 @@ func TestInactiveUser(t *testing.T) {
 		e := newTestEnv(t, st, nil)
 		u := e.createUser("gus", "correct horse battery", models.RoleUser)
 		p := e.login("gus", "correct horse battery")
-		if err := st.SetUserActive(context.Background(), u.ID, false); err != nil {
+		if _, err := st.SetUserActive(context.Background(), u.ID, false, e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		wantError(t, e.do(bearer(p.AccessToken), meQuery, nil), "UNAUTHENTICATED", "user_inactive")

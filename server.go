@@ -179,6 +179,8 @@ func newApp(cfg config, st *store.Store, log *slog.Logger, now func() time.Time)
 		RefreshTTL:     cfg.RefreshTTL,
 		SessionMaxAge:  cfg.SessionMaxAge,
 		Now:            now,
+		SignupEnabled:  cfg.SignupEnabled,
+		MinPasswordLen: cfg.MinPasswordLen,
 		ReuseGrace:     cfg.ReuseGrace,
 		TrustedProxies: cfg.TrustedProxies,
 		Limiter:        limiter,

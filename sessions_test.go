@@ -65,8 +65,8 @@ func (e *testEnv) call(rq request, query string, vars map[string]any) gqlRespons
 	return e.serve(req)
 }
 
-// decode unmarshals data field into v.
-func decode[T any](t *testing.T, r gqlResponse, field string) T {
+// decodeOK fails unless r succeeded and unmarshals its data field.
+func decodeOK[T any](t *testing.T, r gqlResponse, field string) T {
 	t.Helper()
 	mustOK(t, r)
 	var v T
@@ -139,7 +139,7 @@ func TestLogout(t *testing.T) {
 		b := e.login("alice", pw)
 		mustOK(t, e.do(bearer(a.AccessToken), meQuery, nil))
 
-		if ok := decode[bool](t, e.do("", logoutMutation, map[string]any{"t": a.RefreshToken}), "logout"); !ok {
+		if ok := decodeOK[bool](t, e.do("", logoutMutation, map[string]any{"t": a.RefreshToken}), "logout"); !ok {
 			t.Fatal("logout = false, want true")
 		}
 		// The session's access token is refused on the very next request.
@@ -155,7 +155,7 @@ func TestLogout(t *testing.T) {
 			"an access token":      b.AccessToken,
 			"an over-long token":   strings.Repeat("x", 5000),
 		} {
-			if ok := decode[bool](t, e.do("", logoutMutation, map[string]any{"t": tok}), "logout"); !ok {
+			if ok := decodeOK[bool](t, e.do("", logoutMutation, map[string]any{"t": tok}), "logout"); !ok {
 				t.Errorf("logout(%s) = false, want true", name)
 			}
 		}
@@ -167,7 +167,7 @@ func TestLogout(t *testing.T) {
 		// A rotated token still names its session: logging out with it ends it.
 		r := e.refresh(b.RefreshToken)
 		b2 := r.payload(t, "refreshToken")
-		decode[bool](t, e.do("", logoutMutation, map[string]any{"t": b.RefreshToken}), "logout")
+		decodeOK[bool](t, e.do("", logoutMutation, map[string]any{"t": b.RefreshToken}), "logout")
 		wantError(t, e.do(bearer(b2.AccessToken), meQuery, nil), "UNAUTHENTICATED", "session_revoked")
 	})
 }
@@ -181,7 +181,7 @@ func TestLogoutAll(t *testing.T) {
 		bob := e.login("bob", pw)
 
 		wantError(t, e.do("", logoutAllMutation, nil), "UNAUTHENTICATED", "missing_token")
-		if n := decode[int](t, e.do(bearer(mine[0].AccessToken), logoutAllMutation, nil), "logoutAll"); n != 3 {
+		if n := decodeOK[int](t, e.do(bearer(mine[0].AccessToken), logoutAllMutation, nil), "logoutAll"); n != 3 {
 			t.Fatalf("logoutAll = %d, want 3", n)
 		}
 		for _, p := range mine {
@@ -191,7 +191,7 @@ func TestLogoutAll(t *testing.T) {
 		mustOK(t, e.do(bearer(bob.AccessToken), meQuery, nil))
 		// Logging in again starts afresh.
 		again := e.login("alice", pw)
-		if n := decode[int](t, e.do(bearer(again.AccessToken), logoutAllMutation, nil), "logoutAll"); n != 1 {
+		if n := decodeOK[int](t, e.do(bearer(again.AccessToken), logoutAllMutation, nil), "logoutAll"); n != 1 {
 			t.Fatalf("second logoutAll = %d, want 1", n)
 		}
 	})
@@ -207,7 +207,7 @@ func TestRevokeSession(t *testing.T) {
 		bob := e.login("bob", pw)
 		revoke := func(id string) bool {
 			t.Helper()
-			return decode[bool](t, e.do(bearer(cur.AccessToken), revokeSessionMutation, map[string]any{"id": id}), "revokeSession")
+			return decodeOK[bool](t, e.do(bearer(cur.AccessToken), revokeSessionMutation, map[string]any{"id": id}), "revokeSession")
 		}
 
 		wantError(t, e.do("", revokeSessionMutation, map[string]any{"id": sessionOf(t, other.AccessToken)}), "UNAUTHENTICATED", "missing_token")
@@ -248,21 +248,21 @@ func TestSessionsQuery(t *testing.T) {
 		e.createUser("bob", pw, models.RoleUser)
 		login := func(rq request, user string) payload {
 			t.Helper()
-			return decode[payload](t, e.call(rq, loginMutation, map[string]any{"u": user, "p": pw}), "login")
+			return decodeOK[payload](t, e.call(rq, loginMutation, map[string]any{"u": user, "p": pw}), "login")
 		}
 		laptop := login(request{remoteAddr: "198.51.100.1:5000", userAgent: "laptop"}, "alice")
 		e.clock.Advance(time.Minute)
 		phone := login(request{remoteAddr: "198.51.100.2:5000", userAgent: "phone"}, "alice")
 		gone := login(request{}, "alice")
 		login(request{}, "bob")
-		decode[bool](t, e.do("", logoutMutation, map[string]any{"t": gone.RefreshToken}), "logout")
+		decodeOK[bool](t, e.do("", logoutMutation, map[string]any{"t": gone.RefreshToken}), "logout")
 
 		// The phone refreshes from elsewhere: the list shows the last refresh.
 		e.clock.Advance(time.Minute)
-		phone = decode[payload](t, e.call(request{remoteAddr: "[2001:db8::7]:443", userAgent: "phone/2"}, refreshMutation, map[string]any{"t": phone.RefreshToken}), "refreshToken")
+		phone = decodeOK[payload](t, e.call(request{remoteAddr: "[2001:db8::7]:443", userAgent: "phone/2"}, refreshMutation, map[string]any{"t": phone.RefreshToken}), "refreshToken")
 
 		wantError(t, e.do("", sessionsQuery, nil), "UNAUTHENTICATED", "missing_token")
-		list := decode[[]sessionView](t, e.do(bearer(laptop.AccessToken), sessionsQuery, nil), "sessions")
+		list := decodeOK[[]sessionView](t, e.do(bearer(laptop.AccessToken), sessionsQuery, nil), "sessions")
 		if len(list) != 2 {
 			t.Fatalf("sessions = %+v, want the phone and the laptop", list)
 		}
@@ -290,9 +290,9 @@ func TestVerifyToken(t *testing.T) {
 		rotated := e.login("alice", pw)
 		successor := e.refresh(rotated.RefreshToken).payload(t, "refreshToken")
 		ended := e.login("alice", pw)
-		decode[bool](t, e.do("", logoutMutation, map[string]any{"t": ended.RefreshToken}), "logout")
+		decodeOK[bool](t, e.do("", logoutMutation, map[string]any{"t": ended.RefreshToken}), "logout")
 		inactive := e.login("gus", pw)
-		if err := st.SetUserActive(context.Background(), gus.ID, false); err != nil {
+		if _, err := st.SetUserActive(context.Background(), gus.ID, false, e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		expiring := e.login("alice", pw)
@@ -301,7 +301,7 @@ func TestVerifyToken(t *testing.T) {
 		check := func(name, token string, valid bool, reason, typ, subject string) {
 			t.Helper()
 			r := e.do("", verifyTokenMutation, map[string]any{"t": token})
-			info := decode[tokenInfoView](t, r, "verifyToken")
+			info := decodeOK[tokenInfoView](t, r, "verifyToken")
 			if info.Valid != valid || str(info.Reason) != reason || str(info.TokenType) != typ || str(info.Subject) != subject {
 				t.Errorf("verifyToken(%s) = valid %v reason %s type %s subject %s; want %v %s %s %s",
 					name, info.Valid, str(info.Reason), str(info.TokenType), str(info.Subject), valid, reason, typ, subject)
@@ -323,7 +323,7 @@ func TestVerifyToken(t *testing.T) {
 		check("empty", "", false, "invalid_token", "<nil>", "<nil>")
 		check("huge", strings.Repeat("a.", 5000), false, "invalid_token", "<nil>", "<nil>")
 
-		info := decode[tokenInfoView](t, e.do("", verifyTokenMutation, map[string]any{"t": live.AccessToken}), "verifyToken")
+		info := decodeOK[tokenInfoView](t, e.do("", verifyTokenMutation, map[string]any{"t": live.AccessToken}), "verifyToken")
 		if info.ExpiresAt == nil || !info.ExpiresAt.Equal(now.Add(5*time.Minute)) {
 			t.Errorf("access expiresAt = %v, want %v", info.ExpiresAt, now.Add(5*time.Minute))
 		}
@@ -369,7 +369,7 @@ func TestChangePassword(t *testing.T) {
 		// Nothing changed so far.
 		mustOK(t, e.do(bearer(other.AccessToken), meQuery, nil))
 
-		fresh := decode[payload](t, change(bearer(cur.AccessToken), pw, newPW), "changePassword")
+		fresh := decodeOK[payload](t, change(bearer(cur.AccessToken), pw, newPW), "changePassword")
 		if sessionOf(t, fresh.AccessToken) != sessionOf(t, cur.AccessToken) {
 			t.Error("changePassword started a new session; want a fresh pair for the current one")
 		}
@@ -431,6 +431,18 @@ func TestReuseGrace(t *testing.T) {
 				wantError(t, a.refresh(p0.RefreshToken), "UNAUTHENTICATED", "refresh_token_reused")
 				wantError(t, a.do(bearer(p2.AccessToken), meQuery, nil), "UNAUTHENTICATED", "session_revoked")
 				wantError(t, a.refresh(p2.RefreshToken), "UNAUTHENTICATED", "refresh_token_invalid")
+			})
+
+			t.Run("older than the previous token is reuse, even after a rotation by a replica without grace", func(t *testing.T) {
+				// A rolling change of REFRESH_REUSE_GRACE: the next rotation
+				// happens on a replica that keeps nothing, so the first
+				// token's kept successor is not cleared by it.
+				off := newTestEnv(t, st2, c)
+				p0 := a.login("alice", pw)
+				p1 := a.refresh(p0.RefreshToken).payload(t, "refreshToken")
+				p2 := off.refresh(p1.RefreshToken).payload(t, "refreshToken")
+				wantError(t, a.refresh(p0.RefreshToken), "UNAUTHENTICATED", "refresh_token_reused")
+				wantError(t, a.do(bearer(p2.AccessToken), meQuery, nil), "UNAUTHENTICATED", "session_revoked")
 			})
 
 			t.Run("after the window is reuse", func(t *testing.T) {
@@ -797,8 +809,8 @@ func TestClientIPAndTrustedProxies(t *testing.T) {
 		untrusted.createUser("alice", pw, models.RoleUser)
 		seenIP := func(e *testEnv, rq request) string {
 			t.Helper()
-			p := decode[payload](t, e.call(rq, loginMutation, map[string]any{"u": "alice", "p": pw}), "login")
-			for _, s := range decode[[]sessionView](t, e.do(bearer(p.AccessToken), sessionsQuery, nil), "sessions") {
+			p := decodeOK[payload](t, e.call(rq, loginMutation, map[string]any{"u": "alice", "p": pw}), "login")
+			for _, s := range decodeOK[[]sessionView](t, e.do(bearer(p.AccessToken), sessionsQuery, nil), "sessions") {
 				if s.Current {
 					return str(s.IP)
 				}
@@ -848,18 +860,18 @@ func TestAuthEvents(t *testing.T) {
 		const newPW = "another secret passphrase"
 		client := request{remoteAddr: "198.51.100.20:999", userAgent: "events-agent"}
 		login := func() payload {
-			return decode[payload](t, e.call(client, loginMutation, map[string]any{"u": "alice", "p": pw}), "login")
+			return decodeOK[payload](t, e.call(client, loginMutation, map[string]any{"u": "alice", "p": pw}), "login")
 		}
 
 		a := login()
-		a2 := decode[payload](t, e.call(client, refreshMutation, map[string]any{"t": a.RefreshToken}), "refreshToken")
+		a2 := decodeOK[payload](t, e.call(client, refreshMutation, map[string]any{"t": a.RefreshToken}), "refreshToken")
 		e.call(client, refreshMutation, map[string]any{"t": a.RefreshToken}) // reuse
 		b := login()
 		e.call(client, logoutMutation, map[string]any{"t": b.RefreshToken})
 		c := login()
 		d := login()
 		e.call(request{remoteAddr: client.remoteAddr, userAgent: client.userAgent, authz: bearer(c.AccessToken)}, revokeSessionMutation, map[string]any{"id": sessionOf(t, d.AccessToken)})
-		cp := decode[payload](t, e.call(request{remoteAddr: client.remoteAddr, userAgent: client.userAgent, authz: bearer(c.AccessToken)}, changePasswordMut, map[string]any{"c": pw, "n": newPW}), "changePassword")
+		cp := decodeOK[payload](t, e.call(request{remoteAddr: client.remoteAddr, userAgent: client.userAgent, authz: bearer(c.AccessToken)}, changePasswordMut, map[string]any{"c": pw, "n": newPW}), "changePassword")
 		e.call(request{remoteAddr: client.remoteAddr, userAgent: client.userAgent, authz: bearer(c.AccessToken)}, logoutAllMutation, nil)
 		for range 6 {
 			e.call(client, loginMutation, map[string]any{"u": "alice", "p": "wrong " + pw})

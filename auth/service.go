@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -35,6 +36,10 @@ type Options struct {
 	RefreshTTL    time.Duration // idle lifetime of a refresh token
 	SessionMaxAge time.Duration // absolute lifetime of a session
 	Now           func() time.Time
+	// SignupEnabled opens the register mutation.
+	SignupEnabled bool
+	// MinPasswordLen is the shortest new password; 0 means DefaultMinPassLen.
+	MinPasswordLen int
 	// ReuseGrace lets the immediately previous refresh token, presented
 	// again within this long of its rotation, receive the same successor
 	// instead of ending the session (REFRESH_REUSE_GRACE; 0 turns it off).
@@ -60,6 +65,9 @@ type Service struct {
 func NewService(st *store.Store, tokens *Tokens, hasher *Hasher, opts Options, log *slog.Logger) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.MinPasswordLen <= 0 {
+		opts.MinPasswordLen = DefaultMinPassLen
 	}
 	log = log.With("component", "auth")
 	// tokens holds a non-empty secret (NewTokens checks), so neither can fail.
@@ -253,14 +261,16 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (*Grant
 // checkRefresh decides whether a stored refresh token may be rotated now.
 func (s *Service) checkRefresh(ctx context.Context, tok *models.RefreshToken, sess *models.Session, u *models.User, now time.Time, c Client) error {
 	switch {
+	case !u.Active:
+		// First: deactivation also ends the sessions, and the client should
+		// learn why, not just that its token stopped working.
+		return ErrUserInactive
 	case tok.UsedAt != nil && tok.RevokedAt == nil && sess.RevokedAt == nil:
 		return s.reused(ctx, tok, c)
 	case tok.UsedAt != nil, tok.RevokedAt != nil, sess.RevokedAt != nil:
 		return ErrRefreshInvalid
 	case !now.Before(tok.ExpiresAt), !now.Before(sess.ExpiresAt):
 		return ErrRefreshExpired
-	case !u.Active:
-		return ErrUserInactive
 	}
 	return nil
 }
@@ -286,6 +296,9 @@ func (s *Service) Authenticate(ctx context.Context, header string) Viewer {
 	if !ok {
 		return Viewer{Err: ErrInvalidToken}
 	}
+	if strings.HasPrefix(token, AccessTokenPrefix) {
+		return s.authenticateAccessToken(ctx, token)
+	}
 	claims, err := s.tokens.VerifyAccess(token)
 	if err != nil {
 		return Viewer{Err: err}
@@ -301,7 +314,7 @@ func (s *Service) Authenticate(ctx context.Context, header string) Viewer {
 	case !live:
 		return Viewer{Err: ErrSessionRevoked}
 	}
-	return Viewer{User: u, SessionID: claims.SessionID}
+	return Viewer{User: u, SessionID: claims.SessionID, Scopes: models.RoleScopes(u.Role)}
 }
 
 func minTime(a, b time.Time) time.Time {

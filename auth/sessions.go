@@ -122,8 +122,11 @@ func (s *Service) ChangePassword(ctx context.Context, v Viewer, current, newPass
 	case len(current) > MaxPasswordLen:
 		return nil, models.BadField("currentPassword", fmt.Sprintf("password must be at most %d bytes", MaxPasswordLen))
 	}
-	if err := checkNewPassword("newPassword", newPassword); err != nil {
-		return nil, err
+	// The same rules as account creation, reported on the newPassword field.
+	if perr := ValidatePassword(newPassword, v.User.Username, s.opts.MinPasswordLen); perr != nil {
+		e := *perr
+		e.Field = "newPassword"
+		return nil, &e
 	}
 	u := *v.User
 	att, err := s.limiter.begin(ctx, u.Username, c.IP)
@@ -172,8 +175,11 @@ func (s *Service) rateLimited(ctx context.Context, att *attempt, userID string, 
 	if att == nil {
 		return // the limiter failed; the error is logged where it is mapped
 	}
-	s.log.WarnContext(ctx, "login attempt refused: too many failures", "event", "login_rate_limited", "limit", att.scope,
-		"retry_after", att.retryAfter.String(), "user_id", userID, "ip", c.IP, "user_agent", c.UserAgent)
+	attrs := []any{"event", "login_rate_limited", "limit", att.scope, "retry_after", att.retryAfter.String(), "ip", c.IP, "user_agent", c.UserAgent}
+	if userID != "" { // a refused login never looks the user up: that would be work
+		attrs = append(attrs, "user_id", userID)
+	}
+	s.log.WarnContext(ctx, "login attempt refused: too many failures", attrs...)
 }
 
 // TokenInfo describes a token as verifyToken reports it.
@@ -204,7 +210,11 @@ func (s *Service) VerifyToken(ctx context.Context, token string) (TokenInfo, err
 	}
 	info := TokenInfo{TokenType: "refresh", Subject: tok.UserID, ExpiresAt: minTime(tok.ExpiresAt, sess.ExpiresAt)}
 	now := s.opts.Now().UTC()
+	// The same order as refreshing: deactivation also ends the sessions,
+	// and user_inactive says why.
 	switch {
+	case !u.Active:
+		info.Reason = models.ReasonUserInactive
 	case sess.RevokedAt != nil:
 		info.Reason = models.ReasonSessionRevoked
 	case tok.UsedAt != nil:
@@ -213,8 +223,6 @@ func (s *Service) VerifyToken(ctx context.Context, token string) (TokenInfo, err
 		info.Reason = models.ReasonRefreshInvalid
 	case !now.Before(info.ExpiresAt):
 		info.Reason = models.ReasonRefreshExpired
-	case !u.Active:
-		info.Reason = models.ReasonUserInactive
 	default:
 		info.Valid = true
 	}

@@ -1,9 +1,11 @@
 package graph
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -30,14 +32,23 @@ func NewHandler(r *Resolver, opts Options) http.Handler {
 		opts.ComplexityLimit = 200
 	}
 	srv := handler.New(NewExecutableSchema(Config{
-		Resolvers:  r,
-		Directives: DirectiveRoot{Auth: authDirective},
+		Resolvers: r,
+		Directives: DirectiveRoot{
+			Auth:        authDirective,
+			HasRole:     hasRoleDirective,
+			HasScope:    hasScopeDirective,
+			SessionOnly: sessionOnlyDirective,
+			SelfOrAdmin: selfOrAdminDirective,
+		},
 	}))
 	srv.AddTransport(transport.Options{})
 	// GET carries queries only (gqlgen refuses mutations over GET), so a
 	// link or an <img> can never trigger a mutation.
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(withLoaders(ctx, r.Store))
+	})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(recoverPanic(log))

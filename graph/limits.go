@@ -9,10 +9,11 @@ import (
 	"github.com/ironclad-auth/ironclad/models"
 )
 
-// credentialFields are the root fields that check a secret. An operation may
-// hold at most one of them, so aliases cannot multiply password guesses: the
-// operation is refused before anything runs, so no password is hashed.
-var credentialFields = map[string]bool{"login": true, "refreshToken": true, "changePassword": true}
+// credentialFields are the root fields that check or hash a secret. An
+// operation may hold at most one of them, so aliases cannot multiply password
+// guesses: the operation is refused before anything runs, so no password is
+// hashed.
+var credentialFields = map[string]bool{"login": true, "refreshToken": true, "register": true, "changePassword": true}
 
 // oneCredentialField refuses operations selecting more than one credential
 // field, counting aliases and fragments.
@@ -37,7 +38,7 @@ func (oneCredentialField) MutateOperationContext(ctx context.Context, oc *graphq
 	}
 	if n > 1 {
 		return &gqlerror.Error{
-			Message:    "an operation may contain at most one login, refreshToken or changePassword field",
+			Message:    "an operation may contain at most one login, refreshToken, register or changePassword field",
 			Extensions: map[string]any{"code": string(models.CodeBadUserInput)},
 		}
 	}

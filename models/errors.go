@@ -29,6 +29,14 @@ const (
 	ReasonRefreshInvalid     = "refresh_token_invalid"
 	ReasonRefreshExpired     = "refresh_token_expired"
 	ReasonRefreshReused      = "refresh_token_reused"
+	ReasonTokenRevoked       = "token_revoked" // a personal access token was revoked
+)
+
+// Reasons sent as extensions.reason with FORBIDDEN errors raised for a
+// personal access token.
+const (
+	ReasonInsufficientScope = "insufficient_scope" // the token lacks the field's scope
+	ReasonSessionRequired   = "session_required"   // the field is not for access tokens
 )
 
 // CodeBadRequest is a request the server refuses to act on as sent; with

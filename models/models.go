@@ -25,6 +25,7 @@ type User struct {
 	// folding can make a name longer (the store computes it).
 	UsernameKey  string  `gorm:"not null;uniqueIndex"`
 	Email        *string `gorm:"size:320"`
+	DisplayName  *string `gorm:"size:100"`
 	PasswordHash string  `gorm:"size:255;not null"`
 	Role         Role    `gorm:"size:16;not null;default:USER"`
 	Active       bool    `gorm:"not null;default:true"`

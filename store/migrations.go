@@ -54,7 +54,12 @@ func (s *Store) migrations() []*gormigrate.Migration {
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropInitial, dropInitial)),
 		},
 		{
-			ID:       "202612010001_refresh_successor",
+			ID:       "202612010001_profiles_access_tokens",
+			Migrate:  gormigrate.MigrateFunc(s.execDDL(profilesPostgres, profilesSQLite)),
+			Rollback: gormigrate.RollbackFunc(s.execDDL(dropProfiles, dropProfiles)),
+		},
+		{
+			ID:       "202612010002_refresh_successor",
 			Migrate:  gormigrate.MigrateFunc(s.execDDL(successorPostgres, successorSQLite)),
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropSuccessor, dropSuccessor)),
 		},

@@ -34,18 +34,22 @@ const liveSessionsSQL = "SELECT sessions.id, sessions.user_id, sessions.created_
 	"FROM sessions JOIN refresh_tokens ON refresh_tokens.session_id = sessions.id " +
 	"AND refresh_tokens.used_at IS NULL AND refresh_tokens.revoked_at IS NULL AND refresh_tokens.expires_at > ? " +
 	"WHERE sessions.user_id = ? AND sessions.revoked_at IS NULL AND sessions.expires_at > ? " +
-	"ORDER BY sessions.last_used_at DESC, sessions.id"
+	"ORDER BY sessions.last_used_at DESC, sessions.id LIMIT ?"
+
+// MaxListedSessions bounds UserSessions: a script that logs in on every run
+// must not make one query return thousands of rows.
+const MaxListedSessions = 100
 
 // UserSessions returns the sessions of userID that are live at now (not
 // revoked, not expired, holding an unused unexpired refresh token), most
-// recently used first.
+// recently used first, at most MaxListedSessions of them.
 func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) ([]LiveSession, error) {
 	now = utc(now)
 	var rows []struct {
 		models.Session   `gorm:"embedded"`
 		RefreshExpiresAt time.Time
 	}
-	if err := s.db.WithContext(ctx).Raw(liveSessionsSQL, now, userID, now).Scan(&rows).Error; err != nil {
+	if err := s.db.WithContext(ctx).Raw(liveSessionsSQL, now, userID, now, MaxListedSessions+1).Scan(&rows).Error; err != nil {
 		return nil, wrap("user sessions", err)
 	}
 	out := make([]LiveSession, 0, len(rows))
@@ -55,6 +59,9 @@ func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) 
 		}
 		normalizeSession(&r.Session)
 		out = append(out, LiveSession{Session: r.Session, RefreshExpiresAt: utc(r.RefreshExpiresAt)})
+	}
+	if len(out) > MaxListedSessions {
+		out = out[:MaxListedSessions]
 	}
 	return out, nil
 }

@@ -228,3 +228,16 @@ func TestRotateKeeping(t *testing.T) {
 		}
 	})
 }
+
+func TestUserSessionsBounded(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		u := mustUser(t, s, "scripted")
+		for range store.MaxListedSessions + 2 {
+			mustSession(t, s, u, t0.Add(threeDays))
+		}
+		got, err := s.UserSessions(context.Background(), u.ID, t0)
+		if err != nil || len(got) != store.MaxListedSessions {
+			t.Fatalf("UserSessions() = %d sessions, %v; want %d", len(got), err, store.MaxListedSessions)
+		}
+	})
+}

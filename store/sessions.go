@@ -26,6 +26,7 @@ const (
 func userColumns(prefix string) string {
 	return "users.id AS " + prefix + "id, users.username AS " + prefix + "username, " +
 		"users.username_key AS " + prefix + "username_key, users.email AS " + prefix + "email, " +
+		"users.display_name AS " + prefix + "display_name, " +
 		"users.password_hash AS " + prefix + "password_hash, users.role AS " + prefix + "role, " +
 		"users.active AS " + prefix + "active, users.created_at AS " + prefix + "created_at, " +
 		"users.updated_at AS " + prefix + "updated_at, users.last_login_at AS " + prefix + "last_login_at"

@@ -120,12 +120,13 @@ func TestIdentity(t *testing.T) {
 		}
 
 		// The user is returned whatever its state: the caller decides.
-		if err := s.SetUserActive(ctx, alice.ID, false); err != nil {
+		// Deactivating also ended the session.
+		if _, err := s.SetUserActive(ctx, alice.ID, false, t0); err != nil {
 			t.Fatalf("SetUserActive() error = %v", err)
 		}
 		u, gotLive, err := s.Identity(ctx, alice.ID, live.ID, t0)
-		if err != nil || u.Active || !gotLive {
-			t.Errorf("Identity(inactive user) = %+v, %v, %v; want the inactive user, live", u, gotLive, err)
+		if err != nil || u.Active || gotLive {
+			t.Errorf("Identity(inactive user) = %+v, %v, %v; want the inactive user, not live", u, gotLive, err)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
@@ -47,8 +48,15 @@ func TestMigrateFreshPostgresReplicas(t *testing.T) {
 	// makes one wait for the other instead of both creating tables.
 	dsn, first := storetest.OpenDSN(t, store.DialectPostgres)
 	ctx := context.Background()
-	if err := first.DB().Exec("DROP TABLE refresh_tokens, sessions, users, schema_migrations").Error; err != nil {
-		t.Fatalf("drop tables: %v", err)
+	// Empty the test's schema whatever tables later migrations added.
+	var schema string
+	if err := first.DB().Raw("SELECT current_schema()").Scan(&schema).Error; err != nil || schema == "" {
+		t.Fatalf("current_schema() = %q, %v", schema, err)
+	}
+	for _, q := range []string{"DROP SCHEMA " + schema + " CASCADE", "CREATE SCHEMA " + schema} {
+		if err := first.DB().Exec(q).Error; err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 	second, err := store.Open(ctx, dsn)
 	if err != nil {
@@ -149,7 +157,7 @@ func TestClosedDatabase(t *testing.T) {
 			{"UserByID", func() error { _, err := s.UserByID(ctx, u.ID); return err }},
 			{"UserByUsername", func() error { _, err := s.UserByUsername(ctx, "alice"); return err }},
 			{"RecordLogin", func() error { return s.RecordLogin(ctx, u.ID, t0, "") }},
-			{"SetUserActive", func() error { return s.SetUserActive(ctx, u.ID, false) }},
+			{"SetUserActive", func() error { _, err := s.SetUserActive(ctx, u.ID, false, t0); return err }},
 			{"CreateSession", func() error {
 				return s.CreateSession(ctx, &models.Session{UserID: u.ID, ExpiresAt: t0.Add(threeDays)},
 					&models.RefreshToken{TokenHash: hashOf("other"), ExpiresAt: t0.Add(threeDays)})
@@ -159,6 +167,18 @@ func TestClosedDatabase(t *testing.T) {
 			{"Rotate", func() error { return s.Rotate(ctx, tok.ID, nextToken(tok, "next"), t0, "", "") }},
 			{"RevokeSession", func() error { _, err := s.RevokeSession(ctx, sess.ID, t0); return err }},
 			{"Purge", func() error { _, err := s.Purge(ctx, t0, 0); return err }},
+			{"SetUserRole", func() error { _, err := s.SetUserRole(ctx, u.ID, models.RoleAdmin, t0); return err }},
+			{"UpdateProfile", func() error { _, err := s.UpdateProfile(ctx, u.ID, store.ProfileChange{}, t0); return err }},
+			{"ListUsers", func() error { _, _, err := s.ListUsers(ctx, "a", nil, 10); return err }},
+			{"CountUsers", func() error { _, err := s.CountUsers(ctx, ""); return err }},
+			{"UsersByIDs", func() error { _, err := s.UsersByIDs(ctx, []string{u.ID}); return err }},
+			{"CreateAccessToken", func() error {
+				return s.CreateAccessToken(ctx, &models.AccessToken{UserID: u.ID, Name: "x", TokenHash: hashOf("pat")})
+			}},
+			{"AccessTokenByHash", func() error { _, _, err := s.AccessTokenByHash(ctx, hashOf("pat")); return err }},
+			{"AccessTokensOf", func() error { _, err := s.AccessTokensOf(ctx, u.ID); return err }},
+			{"RevokeAccessToken", func() error { _, err := s.RevokeAccessToken(ctx, u.ID, "x", t0); return err }},
+			{"TouchAccessToken", func() error { _, err := s.TouchAccessToken(ctx, "x", t0, time.Minute); return err }},
 		}
 		for _, c := range calls {
 			t.Run(c.name, func(t *testing.T) {

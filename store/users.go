@@ -93,13 +93,6 @@ func (s *Store) RecordLogin(ctx context.Context, userID string, at time.Time, ne
 	return s.updateUser(ctx, "record login", userID, values)
 }
 
-// SetUserActive activates or deactivates a user. ErrNotFound if the user does
-// not exist. It does not end the user's sessions: the per-request identity
-// check refuses an inactive user.
-func (s *Store) SetUserActive(ctx context.Context, userID string, active bool) error {
-	return s.updateUser(ctx, "set user active", userID, map[string]any{"active": active})
-}
-
 // updateUser applies values (and updated_at) to one user.
 func (s *Store) updateUser(ctx context.Context, op, userID string, values map[string]any) error {
 	values["updated_at"] = utc(time.Now())
@@ -119,4 +112,7 @@ func normalizeUser(u *models.User) {
 	u.CreatedAt = utc(u.CreatedAt)
 	u.UpdatedAt = utc(u.UpdatedAt)
 	u.LastLoginAt = utcPtr(u.LastLoginAt)
+	if u.DisplayName != nil && *u.DisplayName == "" {
+		u.DisplayName = nil
+	}
 }

@@ -166,7 +166,7 @@ func TestSetUserActive(t *testing.T) {
 		ctx := context.Background()
 		u := mustUser(t, s, "alice")
 		for _, active := range []bool{false, false, true} {
-			if err := s.SetUserActive(ctx, u.ID, active); err != nil {
+			if _, err := s.SetUserActive(ctx, u.ID, active, t0); err != nil {
 				t.Fatalf("SetUserActive(%v) error = %v", active, err)
 			}
 			got, err := s.UserByID(ctx, u.ID)
@@ -174,7 +174,7 @@ func TestSetUserActive(t *testing.T) {
 				t.Errorf("after SetUserActive(%v) user = %+v, %v", active, got, err)
 			}
 		}
-		if err := s.SetUserActive(ctx, "missing", true); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.SetUserActive(ctx, "missing", true, t0); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("SetUserActive(unknown) error = %v, want ErrNotFound", err)
 		}
 	})

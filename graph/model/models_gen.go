@@ -24,7 +24,30 @@ type AuthPayload struct {
 type Mutation struct {
 }
 
+type NewAccessToken struct {
+	// The token: send it as Authorization: Bearer <token>. It is shown only here, once.
+	Token       string              `json:"token"`
+	AccessToken *models.AccessToken `json:"accessToken"`
+}
+
+type PageInfo struct {
+	HasNextPage bool    `json:"hasNextPage"`
+	EndCursor   *string `json:"endCursor,omitempty"`
+}
+
+// A change to a profile: absent or null fields stay as they are; an empty displayName clears it.
+type ProfileInput struct {
+	Email       *string `json:"email,omitempty"`
+	DisplayName *string `json:"displayName,omitempty"`
+}
+
 type Query struct {
+}
+
+type RegisterInput struct {
+	Username string `json:"username"`
+	Email    string `json:"email"`
+	Password string `json:"password"`
 }
 
 // A login that can still be refreshed: the family of refresh tokens descended from it.
@@ -54,4 +77,9 @@ type TokenInfo struct {
 	Subject *string `json:"subject,omitempty"`
 	// When the token expires, for an authentic token.
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+type UserEdge struct {
+	Cursor string       `json:"cursor"`
+	Node   *models.User `json:"node"`
 }
