@@ -134,8 +134,8 @@ func TestCookieModeInsecureForLocalhost(t *testing.T) {
 func TestBodyModeIgnoresCookies(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		e := newTestEnv(t, st, nil)
-		e.createUser("bo", "correct horse battery", models.RoleUser)
-		r := e.send(browserRequest{query: loginMutation, vars: map[string]any{"u": "bo", "p": "correct horse battery"}})
+		e.createUser("bobby", "correct horse battery", models.RoleUser)
+		r := e.send(browserRequest{query: loginMutation, vars: map[string]any{"u": "bobby", "p": "correct horse battery"}})
 		mustOKResult(t, r)
 		p := r.payload(t, "login")
 		if p.RefreshToken == "" || len(r.Header.Values("Set-Cookie")) != 0 {
@@ -226,6 +226,16 @@ func TestCookieModeSessions(t *testing.T) {
 			r := e.send(browserRequest{query: logoutAllMutation, header: map[string]string{"Authorization": bearer(access)}})
 			mustOKResult(t, r)
 			wantCleared(t, r)
+		})
+
+		t.Run("register puts the refresh token in the cookie", func(t *testing.T) {
+			r := e.send(browserRequest{query: registerMutation, vars: registerVars("newcomer", "newcomer@example.com", testPassword)})
+			mustOKResult(t, r)
+			if p := r.payload(t, "register"); p.RefreshToken != "" || p.AccessToken == "" {
+				t.Fatalf("register body: refreshToken %q; want null", p.RefreshToken)
+			}
+			c := wantRefreshCookie(t, r, true)
+			mustOKResult(t, e.send(browserRequest{query: cookieRefreshMutation, header: csrf, cookies: []*http.Cookie{c}}))
 		})
 
 		t.Run("changePassword puts the new refresh token in the cookie", func(t *testing.T) {

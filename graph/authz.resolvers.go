@@ -25,7 +25,7 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 	if err != nil {
 		return nil, eachError(ctx, err)
 	}
-	return authPayload(g), nil
+	return r.deliver(ctx, g), nil
 }
 
 // UpdateProfile is the resolver for the updateProfile field.
