@@ -312,7 +312,10 @@ test("sign out another session", async () => {
     assert.equal(await sessionRows(alice).filter({ hasText: "(this device)" }).count(), 1);
     await other.getByRole("button", { name: "Sign out this device" }).click();
     await other.waitFor({ state: "detached" });
+    // The page reloads its list ("Loading…" in between): wait for the new table.
+    await alice.page.locator("table").waitFor();
     assert.equal(await sessionRows(alice).count(), before - 1);
+    assert.equal(await sessionRows(alice).filter({ hasText: "SecondDevice/1.0" }).count(), 0);
 
     // That device is signed out at once: its access token and its cookie.
     const me = await gql("{ me { id } }", { headers: { Authorization: `Bearer ${access}` } });
