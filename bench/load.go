@@ -49,7 +49,9 @@ func (s *stats) pct(p float64) time.Duration {
 	return s.lats[min(len(s.lats)-1, int(float64(len(s.lats))*p))]
 }
 
-func (s *stats) errors() int { return s.counts[busy] + s.counts[failed] + s.counts[status5] + s.counts[netErr] }
+func (s *stats) errors() int {
+	return s.counts[busy] + s.counts[failed] + s.counts[status5] + s.counts[netErr]
+}
 
 // load runs workers concurrent loops of op until d has passed or max ops
 // (when > 0) have started, and returns their latencies and outcomes. A
