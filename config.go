@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/store"
 )
 
 // minSecretLen is the shortest JWT_SECRET accepted in production: 256 bits,
@@ -35,6 +36,10 @@ type config struct {
 	HashConcurrency int
 	HashParams      auth.Params // argon2id cost; tests lower it
 	LogLevel        string
+	// IdentityCacheTTL bounds how long a replica serves a cached user and
+	// session without re-reading them; 0 turns the cache off.
+	IdentityCacheTTL time.Duration
+	RedisURL         string // optional; carries identity changes between replicas
 }
 
 // loadConfig reads and validates the configuration. It is pure apart from
@@ -53,6 +58,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		SessionMaxAge: 30 * 24 * time.Hour,
 		PurgeInterval: time.Hour,
 		HashParams:    auth.DefaultParams,
+		RedisURL:      getenv("REDIS_URL"),
+
+		IdentityCacheTTL: store.DefaultIdentityTTL,
 	}
 	var errs []error
 	duration := func(name string, dst *time.Duration, min, max time.Duration) {
@@ -74,6 +82,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	duration("REFRESH_TOKEN_TTL", &c.RefreshTTL, time.Minute, 365*24*time.Hour)
 	duration("SESSION_MAX_AGE", &c.SessionMaxAge, time.Minute, 365*24*time.Hour)
 	duration("PURGE_INTERVAL", &c.PurgeInterval, 0, 7*24*time.Hour)
+	duration("IDENTITY_CACHE_TTL", &c.IdentityCacheTTL, 0, time.Minute)
 	if c.RefreshTTL > c.SessionMaxAge {
 		c.RefreshTTL = c.SessionMaxAge
 	}

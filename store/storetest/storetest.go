@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/ironclad-auth/ironclad/store"
 )
@@ -87,7 +88,20 @@ func openMigrated(t testing.TB, dsn string) *store.Store {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("storetest: Migrate() error = %v", err)
 	}
+	Listening(t, s)
 	return s
+}
+
+// Listening waits until s hears identity changes of other Stores (on
+// Postgres, its LISTEN connection is up), so that the flush that follows
+// the first connection cannot land in the middle of a test.
+func Listening(t testing.TB, s *store.Store) {
+	t.Helper()
+	select {
+	case <-s.IdentityListening():
+	case <-time.After(30 * time.Second):
+		t.Fatal("storetest: the store's identity notifications never connected")
+	}
 }
 
 // postgresSchema creates schema ironclad_test_<random>, dropped in t.Cleanup,
