@@ -8,6 +8,7 @@
 //	go run ./bench              # the full run, a few minutes
 //	go run ./bench -quick       # CI-sized
 //	go run ./bench -db sqlite   # one database only
+//	go run ./bench -env IDENTITY_CACHE_TTL=0   # compare: no identity cache
 //
 // Postgres comes from BENCH_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable): the harness
@@ -38,6 +39,7 @@ type config struct {
 	flood       int    // concurrent logins in the flood
 	loginCount  int    // logins at concurrency 1
 	hashSamples int    // raw argon2id hashes timed
+	serverEnv   []string
 }
 
 func main() {
@@ -53,6 +55,13 @@ func main() {
 	flag.StringVar(&cfg.src, "src", ".", "Ironclad's module root (built with go build)")
 	flag.IntVar(&cfg.conns, "c", 64, "connections for the me and baseline scenarios")
 	flag.IntVar(&cfg.flood, "flood", 500, "concurrent logins in the flood scenario")
+	flag.Func("env", "KEY=VALUE added to the server's environment (repeatable), e.g. -env IDENTITY_CACHE_TTL=0", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("want KEY=VALUE, got %q", v)
+		}
+		cfg.serverEnv = append(cfg.serverEnv, v)
+		return nil
+	})
 	flag.Parse()
 	cfg.dbs = strings.Split(dbs, ",")
 	cfg.loginCount, cfg.hashSamples = 60, 30

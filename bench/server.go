@@ -73,14 +73,14 @@ func startDB(ctx context.Context, cfg config, bin, work, db string) (*server, er
 		drop()
 		return nil, fmt.Errorf("seed %s: %w", db, err)
 	}
-	s, err := start(ctx, bin, db, []string{
+	s, err := start(ctx, bin, db, append([]string{
 		"DATABASE_URL=" + dsn,
 		"DATA_DIR=" + filepath.Join(work, db),
 		"JWT_SECRET=" + benchSecret,
 		"PURGE_INTERVAL=0",
 		"LOG_LEVEL=info", // the access log line stays on, as in production
 		"PLAYGROUND=false",
-	})
+	}, cfg.serverEnv...))
 	if err != nil {
 		drop()
 		return nil, err
