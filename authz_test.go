@@ -255,15 +255,7 @@ func TestRoleAndActiveChanges(t *testing.T) {
 func TestLastAdminGuardUnderRace(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
-			dsn, st := storetest.OpenDSN(t, kind)
-			st2, err := store.Open(context.Background(), dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st2.Close() })
-			c := newClock()
-			a := newTestEnv(t, st, c)
-			b := newTestEnv(t, st2, c)
+			a, b := replicaPair(t, kind)
 			x := a.session("xena", models.RoleAdmin)
 			y := a.session("yuri", models.RoleAdmin)
 
@@ -289,10 +281,10 @@ func TestLastAdminGuardUnderRace(t *testing.T) {
 				}
 				// Restore both admins for the next round, through the store.
 				for _, id := range []string{x.user.ID, y.user.ID} {
-					if _, err := st.SetUserActive(context.Background(), id, true, c.Now()); err != nil {
+					if _, err := a.app.store.SetUserActive(context.Background(), id, true, a.clock.Now()); err != nil {
 						t.Fatal(err)
 					}
-					if _, err := st.SetUserRole(context.Background(), id, models.RoleAdmin, c.Now()); err != nil {
+					if _, err := a.app.store.SetUserRole(context.Background(), id, models.RoleAdmin, a.clock.Now()); err != nil {
 						t.Fatal(err)
 					}
 				}

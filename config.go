@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/store"
 )
 
 // minSecretLen is the shortest JWT_SECRET accepted in production: 256 bits,
@@ -46,6 +47,9 @@ type config struct {
 	RedisPrefix     string         // REDIS_KEY_PREFIX
 	LoginPerUser    auth.Limit     // LOGIN_MAX_FAILURES_PER_USER per LOGIN_FAILURE_WINDOW
 	LoginPerIP      auth.Limit     // LOGIN_MAX_FAILURES_PER_IP per LOGIN_FAILURE_WINDOW
+	// IdentityCacheTTL bounds how long a replica serves a cached user and
+	// session without re-reading them; 0 turns the cache off.
+	IdentityCacheTTL time.Duration
 
 	CORSAllowedOrigins []string // exact origins allowed cross-origin access, with credentials
 	RefreshTokenCookie bool     // deliver refresh tokens in an HttpOnly cookie
@@ -57,22 +61,23 @@ type config struct {
 // a restart.
 func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
-		Production:     strings.EqualFold(getenv("APP_ENV"), "production"),
-		Addr:           or(getenv("ADDR"), ":8080"),
-		DatabaseURL:    getenv("DATABASE_URL"),
-		DataDir:        or(getenv("DATA_DIR"), "data"),
-		JWTIssuer:      or(getenv("JWT_ISSUER"), "ironclad"),
-		LogLevel:       or(getenv("LOG_LEVEL"), "info"),
-		AccessTTL:      5 * time.Minute,
-		RefreshTTL:     7 * 24 * time.Hour,
-		SessionMaxAge:  30 * 24 * time.Hour,
-		PurgeInterval:  time.Hour,
-		HashParams:     auth.DefaultParams,
-		MinPasswordLen: auth.DefaultMinPassLen,
-		RedisURL:       getenv("REDIS_URL"),
-		RedisPrefix:    or(getenv("REDIS_KEY_PREFIX"), "ironclad:"),
-		LoginPerUser:   auth.DefaultPerUser,
-		LoginPerIP:     auth.DefaultPerIP,
+		Production:       strings.EqualFold(getenv("APP_ENV"), "production"),
+		Addr:             or(getenv("ADDR"), ":8080"),
+		DatabaseURL:      getenv("DATABASE_URL"),
+		DataDir:          or(getenv("DATA_DIR"), "data"),
+		JWTIssuer:        or(getenv("JWT_ISSUER"), "ironclad"),
+		LogLevel:         or(getenv("LOG_LEVEL"), "info"),
+		AccessTTL:        5 * time.Minute,
+		RefreshTTL:       7 * 24 * time.Hour,
+		SessionMaxAge:    30 * 24 * time.Hour,
+		PurgeInterval:    time.Hour,
+		HashParams:       auth.DefaultParams,
+		MinPasswordLen:   auth.DefaultMinPassLen,
+		RedisURL:         getenv("REDIS_URL"),
+		RedisPrefix:      or(getenv("REDIS_KEY_PREFIX"), "ironclad:"),
+		LoginPerUser:     auth.DefaultPerUser,
+		LoginPerIP:       auth.DefaultPerIP,
+		IdentityCacheTTL: store.DefaultIdentityTTL,
 	}
 	var errs []error
 	duration := func(name string, dst *time.Duration, min, max time.Duration) {
@@ -121,6 +126,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, errors.New("REDIS_URL: not a redis:// or rediss:// URL"))
 		}
 	}
+	duration("IDENTITY_CACHE_TTL", &c.IdentityCacheTTL, 0, time.Minute)
 	if c.RefreshTTL > c.SessionMaxAge {
 		c.RefreshTTL = c.SessionMaxAge
 	}

@@ -95,15 +95,7 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 func TestParallelRefreshOneWinner(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
-			dsn, st := storetest.OpenDSN(t, kind)
-			st2, err := store.Open(context.Background(), dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st2.Close() })
-			c := newClock()
-			a := newTestEnv(t, st, c)
-			b := newTestEnv(t, st2, c)
+			a, b := replicaPair(t, kind)
 			a.createUser("carol", "correct horse battery", models.RoleUser)
 
 			for name, envs := range map[string][]*testEnv{"one handler": {a}, "two handlers": {a, b}} {

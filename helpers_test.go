@@ -16,6 +16,7 @@ import (
 	"github.com/ironclad-auth/ironclad/auth"
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
+	"github.com/ironclad-auth/ironclad/store/storetest"
 )
 
 // testSecret is a 32-byte key used only by tests.
@@ -227,3 +228,17 @@ func (e *testEnv) refresh(token string) gqlResponse {
 }
 
 func bearer(token string) string { return "Bearer " + token }
+
+// replicaPair returns two servers on two stores sharing one fresh database
+// of the given kind and one clock: two replicas of one deployment.
+func replicaPair(t *testing.T, kind string, mutate ...func(*config)) (a, b *testEnv) {
+	t.Helper()
+	dsn, st := storetest.OpenDSN(t, kind)
+	st2, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st2.Close() })
+	c := newClock()
+	return newTestEnv(t, st, c, mutate...), newTestEnv(t, st2, c, mutate...)
+}

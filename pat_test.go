@@ -81,24 +81,16 @@ func TestAccessTokenAuthentication(t *testing.T) {
 func TestAccessTokenLastUsedThrottled(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
-			dsn, st := storetest.OpenDSN(t, kind)
-			st2, err := store.Open(context.Background(), dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st2.Close() })
-			c := newClock()
-			a := newTestEnv(t, st, c)
-			b := newTestEnv(t, st2, c)
+			a, b := replicaPair(t, kind)
 			user := a.session("uma", models.RoleUser)
 			tok := a.pat(user, models.ScopeProfileRead)
-			if got := lastUsed(t, st, user.user.ID); got != nil {
+			if got := lastUsed(t, a.app.store, user.user.ID); got != nil {
 				t.Fatalf("lastUsedAt before any use = %v, want null", got)
 			}
 
-			first := c.Now()
+			first := a.clock.Now()
 			mustOK(t, a.do(tok.header, meQuery, nil))
-			writes := countStatements(t, st2)
+			writes := countStatements(t, b.app.store)
 			steps := []struct {
 				advance time.Duration
 				env     *testEnv
@@ -111,9 +103,9 @@ func TestAccessTokenLastUsedThrottled(t *testing.T) {
 				{time.Hour, b, first.Add(time.Minute + 10*time.Second + time.Hour)}, // written
 			}
 			for i, s := range steps {
-				c.Advance(s.advance)
+				a.clock.Advance(s.advance)
 				mustOK(t, s.env.do(tok.header, meQuery, nil))
-				if got := lastUsed(t, st, user.user.ID); got == nil || !got.Equal(s.want) {
+				if got := lastUsed(t, a.app.store, user.user.ID); got == nil || !got.Equal(s.want) {
 					t.Fatalf("step %d: lastUsedAt = %v, want %v", i, got, s.want)
 				}
 			}

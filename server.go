@@ -112,7 +112,7 @@ func open(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 	} else if len(cfg.JWTSecret) < minSecretLen {
 		log.Warn("JWT_SECRET is shorter than 32 bytes; production mode would refuse it")
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := store.OpenWith(ctx, cfg.DatabaseURL, cfg.storeOptions(log))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -133,6 +133,15 @@ func (a *app) close() {
 		a.redis.Close()
 	}
 	a.store.Close()
+}
+
+// storeOptions are the store settings of cfg.
+func (c config) storeOptions(log *slog.Logger) store.Options {
+	ttl := c.IdentityCacheTTL
+	if ttl == 0 {
+		ttl = -1 // off
+	}
+	return store.Options{IdentityTTL: ttl, RedisURL: c.RedisURL, Log: log}
 }
 
 // newApp builds the services on an open store; now is the clock of every

@@ -393,21 +393,14 @@ func TestChangePassword(t *testing.T) {
 func TestReuseGrace(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
-			dsn, st := storetest.OpenDSN(t, kind)
-			st2, err := store.Open(context.Background(), dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st2.Close() })
-			c := newClock()
 			grace := func(cfg *config) { cfg.ReuseGrace = 10 * time.Second }
-			a, b := newTestEnv(t, st, c, grace), newTestEnv(t, st2, c, grace)
+			a, b := replicaPair(t, kind, grace)
 			a.createUser("alice", pw, models.RoleUser)
 
 			t.Run("same successor within the window, from either replica", func(t *testing.T) {
 				p0 := a.login("alice", pw)
 				p1 := a.refresh(p0.RefreshToken).payload(t, "refreshToken")
-				c.Advance(9 * time.Second)
+				a.clock.Advance(9 * time.Second)
 				for name, env := range map[string]*testEnv{"same handler": a, "second handler": b} {
 					r := env.refresh(p0.RefreshToken)
 					mustOK(t, r)
@@ -437,7 +430,7 @@ func TestReuseGrace(t *testing.T) {
 				// A rolling change of REFRESH_REUSE_GRACE: the next rotation
 				// happens on a replica that keeps nothing, so the first
 				// token's kept successor is not cleared by it.
-				off := newTestEnv(t, st2, c)
+				off := newTestEnv(t, b.app.store, a.clock)
 				p0 := a.login("alice", pw)
 				p1 := a.refresh(p0.RefreshToken).payload(t, "refreshToken")
 				p2 := off.refresh(p1.RefreshToken).payload(t, "refreshToken")
@@ -448,7 +441,7 @@ func TestReuseGrace(t *testing.T) {
 			t.Run("after the window is reuse", func(t *testing.T) {
 				p0 := a.login("alice", pw)
 				p1 := a.refresh(p0.RefreshToken).payload(t, "refreshToken")
-				c.Advance(10 * time.Second)
+				a.clock.Advance(10 * time.Second)
 				wantError(t, b.refresh(p0.RefreshToken), "UNAUTHENTICATED", "refresh_token_reused")
 				wantError(t, a.do(bearer(p1.AccessToken), meQuery, nil), "UNAUTHENTICATED", "session_revoked")
 			})
@@ -483,7 +476,7 @@ func TestReuseGrace(t *testing.T) {
 				p0 := a.login("alice", pw)
 				p1 := a.refresh(p0.RefreshToken).payload(t, "refreshToken")
 				var kept [][]byte
-				if err := st.DB().Raw("SELECT successor_sealed FROM refresh_tokens WHERE successor_sealed IS NOT NULL").Scan(&kept).Error; err != nil {
+				if err := a.app.store.DB().Raw("SELECT successor_sealed FROM refresh_tokens WHERE successor_sealed IS NOT NULL").Scan(&kept).Error; err != nil {
 					t.Fatal(err)
 				}
 				if len(kept) == 0 {

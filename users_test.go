@@ -206,10 +206,12 @@ func TestUsersQueryCount(t *testing.T) {
 			}
 			return n.Load() - before
 		}
+		statements(1) // warm the identity cache, so both counts see it alike
 		one, fifty := statements(1), statements(50)
-		// Authenticate (1), the page (1) and totalCount (1).
-		if one != 3 || fifty != one {
-			t.Fatalf("users ran %d statements for 1 user and %d for 50, want 3 for both", one, fifty)
+		// The page (1) and totalCount (1); the viewer's identity comes from
+		// the replica's cache, or costs one more statement without it.
+		if one > 3 || fifty != one {
+			t.Fatalf("users ran %d statements for 1 user and %d for 50, want the same, at most 3", one, fifty)
 		}
 	})
 }

@@ -49,6 +49,14 @@ const (
 
 var errMalformedHash = errors.New("malformed password hash")
 
+// waitersPerSlot bounds the queue of callers waiting for a hashing slot. A
+// waiter holds only a goroutine and its request (kilobytes, not the hash's
+// memory), and a queue this long drains within the default 2 s wait at
+// OWASP's parameters (about 40 ms a hash on a 2-core machine: 32 × 40 ms =
+// 1.3 s), so 32 clients logging in at once on 2 cores all succeed, while a
+// flood of hundreds gets TOO_MANY_REQUESTS at once instead of a timeout.
+const waitersPerSlot = 32
+
 // Hasher hashes and verifies passwords with argon2id in a bounded pool: each
 // hash holds Memory KiB, so concurrency, not request rate, decides peak memory.
 // It is safe for concurrent use.
@@ -65,8 +73,8 @@ type Hasher struct {
 
 // NewHasher returns a Hasher with params p. At most maxConcurrent hashes run
 // at once (<= 0 means runtime.GOMAXPROCS(0)); a caller waits at most maxWait
-// for a slot, and at most 4*maxConcurrent callers may wait at all — beyond
-// that, or after maxWait, ErrBusy at once. It panics if p is outside the
+// for a slot, and at most waitersPerSlot*maxConcurrent callers may wait at
+// all — beyond that, or after maxWait, ErrBusy at once. It panics if p is outside the
 // bounds Verify accepts, since its hashes could then never be verified.
 func NewHasher(p Params, maxConcurrent int, maxWait time.Duration) *Hasher {
 	if err := p.validate(); err != nil {
@@ -78,7 +86,7 @@ func NewHasher(p Params, maxConcurrent int, maxWait time.Duration) *Hasher {
 	h := &Hasher{
 		params:     p,
 		sem:        make(chan struct{}, maxConcurrent),
-		maxWaiting: 4 * int64(maxConcurrent),
+		maxWaiting: waitersPerSlot * int64(maxConcurrent),
 		maxWait:    maxWait,
 	}
 	// The dummy is random salt and random "hash" in h's format: verifying

@@ -182,8 +182,8 @@ func TestNewHasher(t *testing.T) {
 	if got, want := cap(NewHasher(testParams, 0, 0).sem), runtime.GOMAXPROCS(0); got != want {
 		t.Errorf("NewHasher(maxConcurrent=0) slots = %d, want GOMAXPROCS %d", got, want)
 	}
-	if got := NewHasher(testParams, 3, 0).maxWaiting; got != 12 {
-		t.Errorf("NewHasher(maxConcurrent=3) max waiting = %d, want 12", got)
+	if got := NewHasher(testParams, 3, 0).maxWaiting; got != 3*waitersPerSlot {
+		t.Errorf("NewHasher(maxConcurrent=3) max waiting = %d, want %d", got, 3*waitersPerSlot)
 	}
 	bad := []struct {
 		name string
@@ -260,16 +260,16 @@ func TestHasherWaitQueue(t *testing.T) {
 	release := fill(h)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	errs := make(chan error, 4)
-	for range 4 { // 4*maxConcurrent callers may wait
+	errs := make(chan error, waitersPerSlot)
+	for range waitersPerSlot { // waitersPerSlot*maxConcurrent callers may wait
 		go func() { errs <- h.VerifyDummy(ctx, "pw") }()
 		<-queued
 	}
 	if err := h.VerifyDummy(context.Background(), "pw"); !errors.Is(err, ErrBusy) {
-		t.Errorf("VerifyDummy with 4 callers queued error = %v, want %v", err, ErrBusy)
+		t.Errorf("VerifyDummy with %d callers queued error = %v, want %v", waitersPerSlot, err, ErrBusy)
 	}
 	cancel()
-	for range 4 {
+	for range waitersPerSlot {
 		if err := <-errs; !errors.Is(err, context.Canceled) {
 			t.Errorf("VerifyDummy cancelled while waiting error = %v, want %v", err, context.Canceled)
 		}

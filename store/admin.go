@@ -44,7 +44,7 @@ func (s *Store) SetUserActive(ctx context.Context, userID string, active bool, n
 func (s *Store) changeStanding(ctx context.Context, op, userID string, now time.Time, change func(*models.User)) (*models.User, error) {
 	now = utc(now)
 	var out models.User
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.write(ctx, op, func(tx *gorm.DB) error {
 		q := tx.Model(&models.User{}).Where("role = ? AND active = ?", models.RoleAdmin, true).Order("id")
 		if s.dialect == DialectPostgres {
 			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
@@ -72,15 +72,17 @@ func (s *Store) changeStanding(ctx context.Context, op, userID string, now time.
 			return err
 		}
 		if wasActive && !out.Active {
-			return revokeUserSessions(tx, userID, now)
+			if err := revokeUserSessions(tx, userID, now); err != nil {
+				return err
+			}
 		}
-		return nil
+		return s.changed(tx, Change{UserID: userID})
 	})
 	if errors.Is(err, ErrLastAdmin) {
 		return nil, ErrLastAdmin
 	}
 	if err != nil {
-		return nil, wrap(op, err)
+		return nil, err
 	}
 	normalizeUser(&out)
 	return &out, nil
@@ -122,7 +124,7 @@ func (s *Store) UpdateProfile(ctx context.Context, userID string, change Profile
 		}
 	}
 	var out models.User
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.write(ctx, "update profile", func(tx *gorm.DB) error {
 		values["updated_at"] = utc(now)
 		res := tx.Model(&models.User{}).Where("id = ?", userID).UpdateColumns(values)
 		if res.Error != nil {
@@ -131,10 +133,13 @@ func (s *Store) UpdateProfile(ctx context.Context, userID string, change Profile
 		if res.RowsAffected == 0 {
 			return ErrNotFound
 		}
-		return tx.Where("id = ?", userID).Take(&out).Error
+		if err := tx.Where("id = ?", userID).Take(&out).Error; err != nil {
+			return err
+		}
+		return s.changed(tx, Change{UserID: userID})
 	})
 	if err != nil {
-		return nil, wrap("update profile", err)
+		return nil, err
 	}
 	normalizeUser(&out)
 	return &out, nil

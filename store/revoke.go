@@ -73,7 +73,7 @@ func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) 
 func (s *Store) RevokeUserSession(ctx context.Context, userID, sessionID string, now time.Time) (bool, error) {
 	now = utc(now)
 	var ended bool
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.write(ctx, "revoke user session", func(tx *gorm.DB) error {
 		res := tx.Model(&models.Session{}).
 			Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?", sessionID, userID, now).
 			UpdateColumn("revoked_at", now)
@@ -81,10 +81,13 @@ func (s *Store) RevokeUserSession(ctx context.Context, userID, sessionID string,
 			return res.Error
 		}
 		ended = true
-		return revokeTokens(tx, now, "session_id = ?", sessionID)
+		if err := revokeTokens(tx, now, "session_id = ?", sessionID); err != nil {
+			return err
+		}
+		return s.changed(tx, Change{SessionID: sessionID})
 	})
 	if err != nil {
-		return false, wrap("revoke user session", err)
+		return false, err
 	}
 	return ended, nil
 }
@@ -95,16 +98,18 @@ func (s *Store) RevokeUserSession(ctx context.Context, userID, sessionID string,
 func (s *Store) RevokeUserSessions(ctx context.Context, userID, keep string, now time.Time) (int64, error) {
 	now = utc(now)
 	var n int64
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.write(ctx, "revoke user sessions", func(tx *gorm.DB) error {
 		if err := lockUser(tx, userID); err != nil {
 			return err
 		}
 		var err error
-		n, err = revokeOthers(tx, userID, keep, now)
-		return err
+		if n, err = revokeOthers(tx, userID, keep, now); err != nil || n == 0 {
+			return err
+		}
+		return s.changed(tx, Change{UserID: userID})
 	})
 	if err != nil {
-		return 0, wrap("revoke user sessions", err)
+		return 0, err
 	}
 	return n, nil
 }
@@ -140,7 +145,7 @@ func (s *Store) ChangePassword(ctx context.Context, userID, sessionID, newHash s
 	normalizeToken(next)
 
 	var n int64
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.write(ctx, "change password", func(tx *gorm.DB) error {
 		// The user row first (it is the lock), then sessions, then tokens.
 		res := tx.Model(&models.User{}).Where("id = ?", userID).
 			UpdateColumns(map[string]any{"password_hash": newHash, "updated_at": now})
@@ -174,10 +179,13 @@ func (s *Store) ChangePassword(ctx context.Context, userID, sessionID, newHash s
 		if err := revokeTokens(tx, now, "session_id = ?", sessionID); err != nil {
 			return err
 		}
-		return tx.Create(next).Error
+		if err := tx.Create(next).Error; err != nil {
+			return err
+		}
+		return s.changed(tx, Change{UserID: userID})
 	})
 	if err != nil {
-		return 0, wrap("change password", err)
+		return 0, err
 	}
 	return n, nil
 }

@@ -119,24 +119,53 @@ func (s *Store) CreateSession(ctx context.Context, sess *models.Session, tok *mo
 	return wrap("create session", err)
 }
 
-// Identity loads user userID and its session sessionID in one indexed
-// statement and reports whether the session is live at now (not revoked, not
-// expired). It returns ErrNotFound when the user, or a session with that id
-// belonging to that user, does not exist. Whether the user is active is left
-// to the caller (user.Active).
+// Identity loads user userID and its session sessionID and reports whether
+// the session is live at now (not revoked, not expired). It returns
+// ErrNotFound when the user, or a session with that id belonging to that
+// user, does not exist. Whether the user is active is left to the caller
+// (user.Active). The returned user is the caller's to keep.
+//
+// It answers from the identity cache when it can (see changes.go for what
+// keeps the cache right); otherwise it runs one indexed statement and caches
+// the result for at most the TTL, measured on now.
 func (s *Store) Identity(ctx context.Context, userID, sessionID string, now time.Time) (*models.User, bool, error) {
+	if s.cache == nil {
+		row, err := s.identity(ctx, userID, sessionID)
+		if err != nil {
+			return nil, false, err
+		}
+		return &row.User, row.live(now), nil
+	}
+	if u, live, ok := s.cache.get(userID, sessionID, now); ok {
+		return u, live, nil
+	}
+	gen := s.cache.generation()
+	row, err := s.identity(ctx, userID, sessionID)
+	if err != nil {
+		return nil, false, err
+	}
+	s.cache.put(gen, &row.User, sessionID, row.SessionExpiresAt, row.SessionRevokedAt != nil, now)
+	return &row.User, row.live(now), nil
+}
+
+// identity runs identitySQL.
+func (s *Store) identity(ctx context.Context, userID, sessionID string) (*identityRow, error) {
 	var row identityRow
 	res := s.db.WithContext(ctx).Raw(identitySQL, userID, sessionID).Scan(&row)
 	if res.Error != nil {
-		return nil, false, wrap("identity", res.Error)
+		return nil, wrap("identity", res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return nil, false, ErrNotFound
+		return nil, ErrNotFound
 	}
-	live := row.SessionRevokedAt == nil && row.SessionExpiresAt.After(now)
-	u := row.User
-	normalizeUser(&u)
-	return &u, live, nil
+	normalizeUser(&row.User)
+	row.SessionExpiresAt = utc(row.SessionExpiresAt)
+	return &row, nil
+}
+
+// live reports whether the session of r is live at now.
+func (r *identityRow) live(now time.Time) bool {
+	return r.SessionRevokedAt == nil && r.SessionExpiresAt.After(now)
 }
 
 // RefreshTokenByHash returns the refresh token whose SHA-256 hash is hash,
@@ -239,7 +268,7 @@ func (s *Store) rotate(ctx context.Context, oldID string, next *models.RefreshTo
 func (s *Store) RevokeSession(ctx context.Context, sessionID string, now time.Time) (bool, error) {
 	now = utc(now)
 	var wasLive bool
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.write(ctx, "revoke session", func(tx *gorm.DB) error {
 		res := tx.Model(&models.Session{}).
 			Where("id = ? AND revoked_at IS NULL AND expires_at > ?", sessionID, now).
 			UpdateColumn("revoked_at", now)
@@ -247,10 +276,16 @@ func (s *Store) RevokeSession(ctx context.Context, sessionID string, now time.Ti
 			return res.Error
 		}
 		wasLive = res.RowsAffected > 0
-		return revokeTokens(tx, now, "session_id = ?", sessionID)
+		if err := revokeTokens(tx, now, "session_id = ?", sessionID); err != nil {
+			return err
+		}
+		if !wasLive {
+			return nil // nothing a cache could hold changed
+		}
+		return s.changed(tx, Change{SessionID: sessionID})
 	})
 	if err != nil {
-		return false, wrap("revoke session", err)
+		return false, err
 	}
 	return wasLive, nil
 }

@@ -8,6 +8,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/redis/go-redis/v9"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -44,6 +47,26 @@ type Store struct {
 	db      *gorm.DB
 	sqlDB   *sql.DB
 	dialect string
+
+	cache   *identityCache // nil when disabled (Options.IdentityTTL < 0)
+	peerKey string         // SQLite: the database shared with other Stores of this process
+	notify  *notifier      // nil on SQLite without Redis, or without a cache
+}
+
+// Options tune a Store beyond its DSN.
+type Options struct {
+	// IdentityTTL is the longest a cached identity (see Identity) is served
+	// without being re-read; 0 means DefaultIdentityTTL, negative disables
+	// the cache.
+	IdentityTTL time.Duration
+	// RedisURL, when set, also carries identity changes between replicas
+	// over Redis pub/sub (redis://host:port/db).
+	RedisURL string
+	// Log receives the notification channels' warnings; nil discards them.
+	Log *slog.Logger
+	// Observer, when set, is called on every event of the identity cache
+	// from the start (see SetIdentityObserver).
+	Observer func(IdentityEvent)
 }
 
 // Open connects to dsn and returns a ready Store; it does not migrate.
@@ -55,8 +78,16 @@ type Store struct {
 // already sets them. A named in-memory database, "file:/NAME?vfs=memdb",
 // is shared by every Store opened on it in the process; the shared-cache
 // form "file:NAME?mode=memory&cache=shared" is opened as that equivalent.
-// Open verifies the connection before returning.
+// Open verifies the connection before returning. It is OpenWith with the
+// default Options.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenWith(ctx, dsn, Options{})
+}
+
+// OpenWith is Open with options. On Postgres, and on Redis when
+// opts.RedisURL is set, it starts listening for identity changes of other
+// replicas; Close stops it.
+func OpenWith(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	cfg := &gorm.Config{
 		// SQL text and its values must never reach logs or clients.
 		Logger:         logger.Discard,
@@ -75,6 +106,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		dialector gorm.Dialector
 		dialect   string
 		memory    bool
+		peerKey   string
 	)
 	if isPostgres(dsn) {
 		dialect = DialectPostgres
@@ -87,6 +119,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		}
 		memory = mem
 		dialector = sqlite.Open(full)
+		if !mem {
+			peerKey = sqlitePeerKey(full)
+		}
 	}
 
 	db, err := gorm.Open(dialector, cfg)
@@ -109,7 +144,62 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		_ = sqlDB.Close()
 		return nil, err
 	}
+	if err := s.startCache(dsn, peerKey, opts); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// startCache sets up the identity cache and the channels invalidating it.
+func (s *Store) startCache(dsn, peerKey string, opts Options) error {
+	if opts.IdentityTTL < 0 {
+		return nil
+	}
+	ttl := opts.IdentityTTL
+	if ttl == 0 {
+		ttl = DefaultIdentityTTL
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	var rdb *redis.Client
+	if opts.RedisURL != "" {
+		ro, err := redis.ParseURL(opts.RedisURL)
+		if err != nil {
+			return fmt.Errorf("store: REDIS_URL: %w", err)
+		}
+		rdb = redis.NewClient(ro)
+	}
+	s.cache = newIdentityCache(ttl)
+	if opts.Observer != nil {
+		s.cache.observer.Store(&opts.Observer)
+	}
+	if s.peerKey = peerKey; peerKey != "" {
+		addSQLitePeer(peerKey, s.cache)
+	}
+	pgDSN := ""
+	if s.dialect == DialectPostgres {
+		pgDSN = dsn
+	}
+	if pgDSN != "" || rdb != nil {
+		s.notify = startNotifier(s.cache, log.With("component", "store"), pgDSN, rdb)
+	}
+	return nil
+}
+
+// sqlitePeerKey names the database of an SQLite DSN for sqlitePeers: the
+// absolute file path, or the memdb name.
+func sqlitePeerKey(full string) string {
+	base, _, _ := strings.Cut(full, "?")
+	if strings.HasPrefix(base, "file:") {
+		return base
+	}
+	if abs, err := filepath.Abs(base); err == nil {
+		return abs
+	}
+	return base
 }
 
 // configurePool sizes the connection pool for the machine.
@@ -198,8 +288,14 @@ func sqliteDSN(dsn string) (full string, privateMemory bool, err error) {
 	return base + "?" + q.Encode(), privateMemory, nil
 }
 
-// Close closes the connection pool.
+// Close stops the notification listeners and closes the connection pool.
 func (s *Store) Close() error {
+	if s.notify != nil {
+		s.notify.close()
+	}
+	if s.peerKey != "" {
+		removeSQLitePeer(s.peerKey, s.cache)
+	}
 	if p, ok := s.db.ConnPool.(*gorm.PreparedStmtDB); ok {
 		p.Close()
 	}

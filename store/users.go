@@ -90,20 +90,39 @@ func (s *Store) RecordLogin(ctx context.Context, userID string, at time.Time, ne
 	if newHash != "" {
 		values["password_hash"] = newHash
 	}
+	// lastLoginAt is part of what Identity returns (the me query shows it).
 	return s.updateUser(ctx, "record login", userID, values)
 }
 
-// updateUser applies values (and updated_at) to one user.
+// DeleteUser deletes a user with their sessions and refresh tokens (the
+// foreign keys cascade). ErrNotFound if the user does not exist.
+func (s *Store) DeleteUser(ctx context.Context, userID string) error {
+	return s.write(ctx, "delete user", func(tx *gorm.DB) error {
+		res := tx.Where("id = ?", userID).Delete(&models.User{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return s.changed(tx, Change{UserID: userID})
+	})
+}
+
+// updateUser applies values (and updated_at) to one user, and invalidates
+// the user's cached identity.
 func (s *Store) updateUser(ctx context.Context, op, userID string, values map[string]any) error {
 	values["updated_at"] = utc(time.Now())
-	res := s.db.WithContext(ctx).Model(&models.User{}).Where("id = ?", userID).UpdateColumns(values)
-	if res.Error != nil {
-		return wrap(op, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return s.write(ctx, op, func(tx *gorm.DB) error {
+		res := tx.Model(&models.User{}).Where("id = ?", userID).UpdateColumns(values)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return s.changed(tx, Change{UserID: userID})
+	})
 }
 
 // normalizeUser puts a user's times in UTC at database precision, whatever

@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/ironclad-auth/ironclad/store"
 )
@@ -45,7 +46,7 @@ func Kinds() []string {
 // Open returns a fresh, migrated store of kind "sqlite" or "postgres",
 // closed in t.Cleanup. It skips the test for "postgres" when
 // TEST_DATABASE_URL is unset.
-func Open(t *testing.T, kind string) *store.Store {
+func Open(t testing.TB, kind string) *store.Store {
 	t.Helper()
 	_, s := OpenDSN(t, kind)
 	return s
@@ -55,7 +56,7 @@ func Open(t *testing.T, kind string) *store.Store {
 // Store on the same database (two server processes sharing one database).
 // The database lives until the test ends; a Store the test opens itself is
 // the test's to close.
-func OpenDSN(t *testing.T, kind string) (dsn string, s *store.Store) {
+func OpenDSN(t testing.TB, kind string) (dsn string, s *store.Store) {
 	t.Helper()
 	switch kind {
 	case store.DialectSQLite:
@@ -76,7 +77,7 @@ func OpenDSN(t *testing.T, kind string) (dsn string, s *store.Store) {
 }
 
 // openMigrated opens and migrates a store, closing it in t.Cleanup.
-func openMigrated(t *testing.T, dsn string) *store.Store {
+func openMigrated(t testing.TB, dsn string) *store.Store {
 	t.Helper()
 	ctx := context.Background()
 	s, err := store.Open(ctx, dsn)
@@ -87,12 +88,25 @@ func openMigrated(t *testing.T, dsn string) *store.Store {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("storetest: Migrate() error = %v", err)
 	}
+	Listening(t, s)
 	return s
+}
+
+// Listening waits until s hears identity changes of other Stores (on
+// Postgres, its LISTEN connection is up), so that the flush that follows
+// the first connection cannot land in the middle of a test.
+func Listening(t testing.TB, s *store.Store) {
+	t.Helper()
+	select {
+	case <-s.IdentityListening():
+	case <-time.After(30 * time.Second):
+		t.Fatal("storetest: the store's identity notifications never connected")
+	}
 }
 
 // postgresSchema creates schema ironclad_test_<random>, dropped in t.Cleanup,
 // and returns a DSN whose search_path is that schema.
-func postgresSchema(t *testing.T) string {
+func postgresSchema(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(EnvDatabaseURL)
 	if base == "" {

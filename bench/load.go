@@ -1,0 +1,378 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/ironclad-auth/ironclad/auth"
+)
+
+// outcome classifies one response.
+type outcome int
+
+const (
+	ok      outcome = iota
+	busy            // TOO_MANY_REQUESTS: the hashing pool is full
+	failed          // HTTP 200 with a GraphQL error, or another status below 500
+	status5         // an HTTP 5xx
+	netErr          // no response at all
+)
+
+// stats are one scenario's measurements.
+type stats struct {
+	counts  [5]int
+	lats    []time.Duration // sorted
+	elapsed time.Duration
+}
+
+func (s *stats) n() int { return len(s.lats) }
+
+func (s *stats) rps() float64 { return float64(s.n()) / s.elapsed.Seconds() }
+
+func (s *stats) pct(p float64) time.Duration {
+	if len(s.lats) == 0 {
+		return 0
+	}
+	return s.lats[min(len(s.lats)-1, int(float64(len(s.lats))*p))]
+}
+
+func (s *stats) errors() int {
+	return s.counts[busy] + s.counts[failed] + s.counts[status5] + s.counts[netErr]
+}
+
+// load runs workers concurrent loops of op until d has passed or max ops
+// (when > 0) have started, and returns their latencies and outcomes. A
+// request in flight at the deadline is finished, not cancelled: cutting a
+// refresh off after the server rotated the token would leave the client with
+// a used token, and its next refresh would (rightly) be refused as reuse.
+// Cancelling ctx stops the loops at once; requests cut off that way are not
+// counted.
+func load(ctx context.Context, workers int, d time.Duration, max int64, op func(ctx context.Context, w int) outcome) *stats {
+	until := time.Now().Add(d)
+	var started atomic.Int64
+	lats := make([][]time.Duration, workers)
+	counts := make([][5]int, workers)
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil && time.Now().Before(until) && (max <= 0 || started.Add(1) <= max) {
+				t := time.Now()
+				o := op(ctx, w)
+				if o == netErr && ctx.Err() != nil {
+					return
+				}
+				lats[w] = append(lats[w], time.Since(t))
+				counts[w][o]++
+			}
+		}()
+	}
+	wg.Wait()
+	s := &stats{elapsed: time.Since(begin)}
+	for w := range workers {
+		s.lats = append(s.lats, lats[w]...)
+		for i, c := range counts[w] {
+			s.counts[i] += c
+		}
+	}
+	slices.Sort(s.lats)
+	return s
+}
+
+// post sends one GraphQL request and classifies the answer. into, when not
+// nil, receives the decoded body of a successful answer.
+func post(ctx context.Context, c *http.Client, url string, body []byte, authz string, into any) outcome {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/query", bytes.NewReader(body))
+	if err != nil {
+		return netErr
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return netErr
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	switch {
+	case err != nil:
+		return netErr
+	case resp.StatusCode >= 500:
+		return status5
+	case resp.StatusCode != http.StatusOK:
+		return failed
+	case bytes.Contains(raw, []byte(`"TOO_MANY_REQUESTS"`)):
+		return busy
+	case bytes.Contains(raw, []byte(`"errors"`)):
+		return failed
+	}
+	if into != nil && json.Unmarshal(raw, into) != nil {
+		return failed
+	}
+	return ok
+}
+
+const (
+	meQuery      = `{ me { id username email role createdAt lastLoginAt } }`
+	loginQuery   = `mutation($u: String!, $p: String!) { login(username: $u, password: $p) { accessToken refreshToken } }`
+	refreshQuery = `mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }`
+)
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+var meBody = mustJSON(map[string]any{"query": meQuery})
+
+func loginBody(i int) []byte {
+	return mustJSON(map[string]any{"query": loginQuery, "variables": map[string]any{"u": username(i), "p": benchPassword}})
+}
+
+// session is one client's current token pair.
+type session struct{ access, refresh string }
+
+type pairResponse struct {
+	Data map[string]struct {
+		AccessToken  string `json:"accessToken"`
+		RefreshToken string `json:"refreshToken"`
+	} `json:"data"`
+}
+
+func (p pairResponse) session(field string) session {
+	return session{access: p.Data[field].AccessToken, refresh: p.Data[field].RefreshToken}
+}
+
+// client is the harness's view of one server: its URL and one session per
+// seeded user, which the scenarios advance (refresh, re-login).
+type client struct {
+	url      string
+	http     *http.Client
+	sessions []session
+}
+
+func (c *client) login(ctx context.Context, i int) outcome {
+	var p pairResponse
+	o := post(ctx, c.http, c.url, loginBody(i), "", &p)
+	if o == ok {
+		c.sessions[i%len(c.sessions)] = p.session("login")
+	}
+	return o
+}
+
+func (c *client) refresh(ctx context.Context, i int) outcome {
+	i %= len(c.sessions)
+	var p pairResponse
+	o := post(ctx, c.http, c.url, mustJSON(map[string]any{"query": refreshQuery, "variables": map[string]any{"t": c.sessions[i].refresh}}), "", &p)
+	if o == ok {
+		c.sessions[i] = p.session("refreshToken")
+	}
+	return o
+}
+
+func (c *client) me(ctx context.Context, i int) outcome {
+	return post(ctx, c.http, c.url, meBody, "Bearer "+c.sessions[i%len(c.sessions)].access, nil)
+}
+
+// row is one line of the result table.
+type row struct {
+	scenario, db string
+	rps          float64
+	p50, p99     time.Duration
+	n, errs      int
+	rss          int64
+	note         string
+	st           *stats
+}
+
+func rowOf(scenario, db string, s *stats, rss int64) row {
+	return row{scenario: scenario, db: db, rps: s.rps(), p50: s.pct(0.50), p99: s.pct(0.99), n: s.n(), errs: s.errors(), rss: rss, st: s}
+}
+
+// measured runs fn between a reset and a read of the server's peak RSS.
+func measured(srv *server, fn func() *stats) (*stats, int64) {
+	srv.resetPeakRSS()
+	s := fn()
+	rss, err := srv.peakRSS()
+	if err != nil {
+		progress("peak RSS: %v", err)
+	}
+	return s, rss
+}
+
+// scenarios runs every scenario against one server.
+func scenarios(ctx context.Context, cfg config, srv *server, hash time.Duration) ([]row, error) {
+	c := &client{url: srv.url, http: newClient(cfg.flood + cfg.conns), sessions: make([]session, seededUsers)}
+	db := srv.db
+	var rows []row
+
+	// Setup: one session per user.
+	progress("%s: logging in %d users", db, seededUsers)
+	for i := range seededUsers {
+		if o := c.login(ctx, i); o != ok {
+			return nil, fmt.Errorf("%s: setup login of %s failed (%d)", db, username(i), o)
+		}
+	}
+	// Warm up: connections, caches, prepared statements.
+	load(ctx, cfg.conns, time.Second, 0, func(ctx context.Context, w int) outcome { return c.me(ctx, w) })
+
+	progress("%s: me, %d connections, %s", db, cfg.conns, cfg.duration)
+	s, rss := measured(srv, func() *stats {
+		return load(ctx, cfg.conns, cfg.duration, 0, func(ctx context.Context, w int) outcome { return c.me(ctx, w) })
+	})
+	rows = append(rows, rowOf(fmt.Sprintf("me c=%d", cfg.conns), db, s, rss))
+
+	progress("%s: login, concurrency 1, %d logins", db, cfg.loginCount)
+	var next atomic.Int64
+	s, rss = measured(srv, func() *stats {
+		return load(ctx, 1, 5*time.Minute, int64(cfg.loginCount), func(ctx context.Context, w int) outcome {
+			return c.login(ctx, int(next.Add(1)))
+		})
+	})
+	r := rowOf("login c=1", db, s, rss)
+	r.note = fmt.Sprintf("p50 = %.2f × raw hash", float64(r.p50)/float64(hash))
+	rows = append(rows, r)
+
+	progress("%s: login, concurrency 32, %s", db, cfg.duration)
+	s, rss = measured(srv, func() *stats {
+		return load(ctx, 32, cfg.duration, 0, func(ctx context.Context, w int) outcome {
+			var p pairResponse
+			return post(ctx, c.http, c.url, loginBody(w), "", &p)
+		})
+	})
+	r = rowOf("login c=32", db, s, rss)
+	r.note = fmt.Sprintf("%d TOO_MANY_REQUESTS", s.counts[busy])
+	rows = append(rows, r)
+
+	progress("%s: refresh chains, 32 clients, %s", db, cfg.duration)
+	s, rss = measured(srv, func() *stats {
+		return load(ctx, 32, cfg.duration, 0, func(ctx context.Context, w int) outcome { return c.refresh(ctx, w) })
+	})
+	rows = append(rows, rowOf("refresh chains c=32", db, s, rss))
+
+	progress("%s: mix 90%% me / 9%% refresh / 1%% login, %d clients, %s", db, cfg.conns, cfg.duration)
+	s, rss = measured(srv, func() *stats {
+		return load(ctx, min(cfg.conns, seededUsers), cfg.duration, 0, func(ctx context.Context, w int) outcome {
+			switch n := mrand.IntN(100); {
+			case n < 90:
+				return c.me(ctx, w)
+			case n < 99:
+				return c.refresh(ctx, w)
+			default:
+				return c.login(ctx, w)
+			}
+		})
+	})
+	r = rowOf("mix 90/9/1", db, s, rss)
+	r.note = fmt.Sprintf("%d TOO_MANY_REQUESTS", s.counts[busy])
+	rows = append(rows, r)
+
+	progress("%s: flood of %d concurrent logins beside a me reader", db, cfg.flood)
+	rows = append(rows, flood(ctx, cfg, c, srv)...)
+	return rows, nil
+}
+
+// flood starts cfg.flood logins at once while 4 clients keep reading me,
+// and reports both.
+func flood(ctx context.Context, cfg config, c *client, srv *server) []row {
+	srv.resetPeakRSS()
+	meCtx, stopMe := context.WithCancel(ctx)
+	defer stopMe()
+	var meStats *stats
+	var meDone sync.WaitGroup
+	meDone.Add(1)
+	go func() {
+		defer meDone.Done()
+		meStats = load(meCtx, 4, 5*time.Minute, 0, func(ctx context.Context, w int) outcome { return c.me(ctx, w) })
+	}()
+	// Let the readers get going, then fire every login at once.
+	time.Sleep(200 * time.Millisecond)
+	gate := make(chan struct{})
+	results := make([]outcome, cfg.flood)
+	lats := make([]time.Duration, cfg.flood)
+	var wg sync.WaitGroup
+	for i := range cfg.flood {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			t := time.Now()
+			var p pairResponse
+			results[i] = post(ctx, c.http, c.url, loginBody(i), "", &p)
+			lats[i] = time.Since(t)
+		}()
+	}
+	begin := time.Now()
+	close(gate)
+	wg.Wait()
+	elapsed := time.Since(begin)
+	stopMe()
+	meDone.Wait()
+	rss, _ := srv.peakRSS()
+
+	ls := &stats{lats: lats, elapsed: elapsed}
+	for _, o := range results {
+		ls.counts[o]++
+	}
+	slices.Sort(ls.lats)
+	lr := rowOf(fmt.Sprintf("flood: %d logins at once", cfg.flood), srv.db, ls, rss)
+	lr.errs = ls.counts[failed] + ls.counts[status5] + ls.counts[netErr] // TOO_MANY_REQUESTS is the expected answer
+	lr.note = fmt.Sprintf("%d ok, %d TOO_MANY_REQUESTS, %d 5xx, %d other", ls.counts[ok], ls.counts[busy], ls.counts[status5], ls.counts[failed]+ls.counts[netErr])
+	mr := rowOf("flood: me beside it c=4", srv.db, meStats, rss)
+	mr.note = fmt.Sprintf("%d of %d me ok", meStats.counts[ok], meStats.n())
+	return []row{lr, mr}
+}
+
+// runBaseline measures the bare handler in its own process.
+func runBaseline(ctx context.Context, cfg config) (row, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return row{}, err
+	}
+	srv, err := start(ctx, self, "baseline", nil, "-serve-baseline")
+	if err != nil {
+		return row{}, err
+	}
+	defer srv.stop()
+	c := newClient(cfg.conns)
+	one := func(ctx context.Context, w int) outcome { return post(ctx, c, srv.url, meBody, "", nil) }
+	load(ctx, cfg.conns, time.Second, 0, one) // warm up
+	s, rss := measured(srv, func() *stats { return load(ctx, cfg.conns, cfg.duration, 0, one) })
+	return rowOf("", "", s, rss), nil
+}
+
+// rawHash times argon2id with auth.DefaultParams, one hash at a time, and
+// returns the median.
+func rawHash(samples int) time.Duration {
+	p := auth.DefaultParams
+	salt := make([]byte, p.SaltLen)
+	_, _ = rand.Read(salt)
+	times := make([]time.Duration, samples)
+	for i := range times {
+		t := time.Now()
+		argon2.IDKey([]byte(benchPassword), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+		times[i] = time.Since(t)
+	}
+	slices.Sort(times)
+	return times[len(times)/2]
+}

@@ -1,0 +1,142 @@
+// Command bench is Ironclad's load harness. It builds Ironclad, starts it on
+// SQLite (a temporary DATA_DIR) and on Postgres (a fresh database it creates
+// and drops), seeds users, drives load from this machine over loopback, and
+// prints one table: requests per second, p50 and p99 latency, errors and the
+// server's peak RSS per scenario, with ratios to a bare net/http handler
+// answering POST /query with a fixed JSON body, measured in the same run.
+//
+//	go run ./bench              # the full run, a few minutes
+//	go run ./bench -quick       # CI-sized
+//	go run ./bench -db sqlite   # one database only
+//	go run ./bench -env IDENTITY_CACHE_TTL=0   # compare: no identity cache
+//
+// Postgres comes from BENCH_DATABASE_URL (default
+// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable): the harness
+// creates a database ironclad_bench_<pid> beside it and drops it at the end.
+// Every request goes to 127.0.0.1; every scenario is bounded in time or count.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// config is the run's settings, from flags.
+type config struct {
+	quick       bool
+	duration    time.Duration // per throughput scenario
+	dbs         []string
+	pgURL       string
+	src         string // module root to build
+	conns       int    // connections for me and the baseline
+	flood       int    // concurrent logins in the flood
+	loginCount  int    // logins at concurrency 1
+	hashSamples int    // raw argon2id hashes timed
+	serverEnv   []string
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-serve-baseline" {
+		serveBaseline(os.Getenv("ADDR"))
+		return
+	}
+	var cfg config
+	var dbs string
+	flag.BoolVar(&cfg.quick, "quick", false, "CI-sized run: short scenarios, fewer samples")
+	flag.DurationVar(&cfg.duration, "d", 10*time.Second, "duration of each throughput scenario")
+	flag.StringVar(&dbs, "db", "sqlite,postgres", "databases to run on: sqlite, postgres or both")
+	flag.StringVar(&cfg.src, "src", ".", "Ironclad's module root (built with go build)")
+	flag.IntVar(&cfg.conns, "c", 64, "connections for the me and baseline scenarios")
+	flag.IntVar(&cfg.flood, "flood", 500, "concurrent logins in the flood scenario")
+	flag.Func("env", "KEY=VALUE added to the server's environment (repeatable), e.g. -env IDENTITY_CACHE_TTL=0", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("want KEY=VALUE, got %q", v)
+		}
+		cfg.serverEnv = append(cfg.serverEnv, v)
+		return nil
+	})
+	flag.Parse()
+	cfg.dbs = strings.Split(dbs, ",")
+	cfg.loginCount, cfg.hashSamples = 60, 30
+	if cfg.quick {
+		cfg.duration, cfg.loginCount, cfg.hashSamples = 2*time.Second, 15, 8
+	}
+	cfg.pgURL = os.Getenv("BENCH_DATABASE_URL")
+	if cfg.pgURL == "" {
+		cfg.pgURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) error {
+	work, err := os.MkdirTemp("", "ironclad-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	bin, err := build(ctx, cfg.src, work)
+	if err != nil {
+		return err
+	}
+	var rows []row
+
+	progress("raw argon2id hash, %d samples", cfg.hashSamples)
+	hash := rawHash(cfg.hashSamples)
+	rows = append(rows, row{scenario: "argon2id hash (DefaultParams)", db: "-", p50: hash, note: "raw hash time, one at a time"})
+
+	progress("baseline: bare net/http handler, %d connections", cfg.conns)
+	base, err := runBaseline(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	base.scenario, base.db = fmt.Sprintf("baseline POST /query c=%d", cfg.conns), "-"
+	rows = append(rows, base)
+
+	for _, db := range cfg.dbs {
+		srv, err := startDB(ctx, cfg, bin, work, db)
+		if err != nil {
+			return err
+		}
+		rs, err := scenarios(ctx, cfg, srv, hash)
+		srv.stop()
+		if err != nil {
+			return err
+		}
+		rows = append(rows, rs...)
+	}
+	printTable(os.Stdout, cfg, rows, base.rps, hash)
+	return nil
+}
+
+// progress reports what runs now on stderr, so stdout holds only the table.
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+// newClient returns a keep-alive client allowing conns connections to the
+// server.
+func newClient(conns int) *http.Client {
+	return &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConns:        conns,
+			MaxIdleConnsPerHost: conns,
+			IdleConnTimeout:     time.Minute,
+			DisableCompression:  true,
+		},
+	}
+}

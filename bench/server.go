@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/models"
+	"github.com/ironclad-auth/ironclad/store"
+)
+
+// benchSecret signs the harness's tokens; it is used nowhere else.
+const benchSecret = "bench-secret-0123456789abcdefghijklmnop"
+
+// benchPassword is every seeded user's password.
+const benchPassword = "correct horse battery staple"
+
+// seededUsers is how many accounts each database gets: bench000...
+const seededUsers = 64
+
+// build compiles Ironclad into dir.
+func build(ctx context.Context, src, dir string) (string, error) {
+	bin := filepath.Join(dir, "ironclad")
+	progress("building Ironclad from %s", src)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	cmd.Dir = src
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build: %w", err)
+	}
+	return bin, nil
+}
+
+// server is a running process under test.
+type server struct {
+	db   string
+	url  string // http://127.0.0.1:port
+	cmd  *exec.Cmd
+	done chan struct{}
+	drop func() // removes what startDB created
+}
+
+// startDB seeds a fresh database of kind db and starts Ironclad on it.
+func startDB(ctx context.Context, cfg config, bin, work, db string) (*server, error) {
+	var dsn string
+	drop := func() {}
+	switch db {
+	case "sqlite":
+		dir := filepath.Join(work, "sqlite")
+		dsn = filepath.Join(dir, "ironclad.db")
+	case "postgres":
+		var err error
+		if dsn, drop, err = createPostgres(ctx, cfg.pgURL); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown database %q (want sqlite or postgres)", db)
+	}
+	progress("%s: seeding %d users", db, seededUsers)
+	if err := seed(ctx, dsn); err != nil {
+		drop()
+		return nil, fmt.Errorf("seed %s: %w", db, err)
+	}
+	s, err := start(ctx, bin, db, append([]string{
+		"DATABASE_URL=" + dsn,
+		"DATA_DIR=" + filepath.Join(work, db),
+		"JWT_SECRET=" + benchSecret,
+		"PURGE_INTERVAL=0",
+		"LOG_LEVEL=info", // the access log line stays on, as in production
+		"PLAYGROUND=false",
+	}, cfg.serverEnv...))
+	if err != nil {
+		drop()
+		return nil, err
+	}
+	s.drop = drop
+	return s, nil
+}
+
+// createPostgres creates database ironclad_bench_<pid> next to base and
+// returns its DSN and a function dropping it.
+func createPostgres(ctx context.Context, base string) (string, func(), error) {
+	admin, err := store.Open(ctx, base)
+	if err != nil {
+		return "", nil, fmt.Errorf("BENCH_DATABASE_URL: %w", err)
+	}
+	name := fmt.Sprintf("ironclad_bench_%d", os.Getpid())
+	if err := admin.DB().WithContext(ctx).Exec("DROP DATABASE IF EXISTS " + name).Error; err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	if err := admin.DB().WithContext(ctx).Exec("CREATE DATABASE " + name).Error; err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	drop := func() {
+		defer admin.Close()
+		if err := admin.DB().Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error; err != nil {
+			progress("drop database %s: %v", name, err)
+		}
+	}
+	// Replace the path of the URL (the database name), keep the rest.
+	i := strings.Index(base, "://")
+	rest := base[i+3:]
+	slash := strings.IndexByte(rest, '/')
+	query := ""
+	if q := strings.IndexByte(rest, '?'); q >= 0 {
+		query = rest[q:]
+		if slash < 0 || slash > q {
+			slash = q
+		}
+	}
+	if slash < 0 {
+		slash = len(rest)
+	}
+	return base[:i+3] + rest[:slash] + "/" + name + query, drop, nil
+}
+
+// seed migrates dsn and creates seededUsers active accounts sharing one
+// argon2id hash (made once: seeding should not take minutes).
+func seed(ctx context.Context, dsn string) error {
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	hash, err := auth.NewHasher(auth.DefaultParams, 1, time.Minute).Hash(ctx, benchPassword)
+	if err != nil {
+		return err
+	}
+	for i := range seededUsers {
+		u := &models.User{Username: username(i), PasswordHash: hash}
+		if err := st.CreateUser(ctx, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func username(i int) string { return fmt.Sprintf("bench%03d", i%seededUsers) }
+
+// start runs the program bin (with args after "--") on a free loopback
+// port and waits until it answers /healthz.
+func start(ctx context.Context, bin, name string, env []string, args ...string) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), append(env, "ADDR="+addr)...)
+	// Logs go to /dev/null: the server still formats and writes every line.
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = devnull, &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{db: name, url: "http://" + addr, cmd: cmd, done: make(chan struct{}), drop: func() {}}
+	go func() { _ = cmd.Wait(); close(s.done) }()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("%s server exited: %s", name, strings.TrimSpace(stderr.String()))
+		case <-ctx.Done():
+			s.stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("%s server did not become healthy", name)
+		}
+	}
+}
+
+// stop ends the server with SIGTERM (SIGKILL after 10 s) and drops its
+// database.
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	s.drop()
+}
+
+// resetPeakRSS restarts the kernel's peak-RSS counter (VmHWM) of the
+// server, so each scenario reports its own peak. It reports whether that
+// worked; if not, the peak is the process's lifetime peak.
+func (s *server) resetPeakRSS() bool {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.cmd.Process.Pid), []byte("5"), 0) == nil
+}
+
+// peakRSS reads the server's VmHWM in bytes.
+func (s *server) peakRSS() (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// serveBaseline is the round-trip baseline, run as a separate process like
+// Ironclad: a bare handler answering POST /query with a fixed JSON body.
+func serveBaseline(addr string) {
+	body := []byte(`{"data":{"me":{"id":"7f9c2ba4-e88f-4b1a-9f4e-0c1d2e3f4a5b","username":"bench000","email":null,"role":"USER","createdAt":"2026-01-02T03:04:05Z","lastLoginAt":null}}}`)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /query", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		fmt.Fprintln(os.Stderr, "baseline:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ironclad-auth/ironclad/models"
+	"github.com/ironclad-auth/ironclad/store"
+	"github.com/ironclad-auth/ironclad/store/storetest"
+)
+
+// TestChangesReachOtherReplicas: two handlers on two Stores sharing one
+// database both serve me from their identity caches; a revocation,
+// deactivation or deletion made through the second is refused by the second
+// at once and by the first as soon as it hears of the change (Postgres:
+// LISTEN/NOTIFY; SQLite: the Stores of one process share invalidations).
+func TestChangesReachOtherReplicas(t *testing.T) {
+	ctx := context.Background()
+	testNow := newClock().Now() // the clock of both handlers below
+	cases := []struct {
+		name   string
+		change func(t *testing.T, st *store.Store, u *models.User, sessionID string)
+		reason string
+	}{
+		{"session revoked", func(t *testing.T, st *store.Store, _ *models.User, sid string) {
+			if _, err := st.RevokeSession(ctx, sid, testNow); err != nil {
+				t.Fatal(err)
+			}
+		}, "session_revoked"},
+		{"user deactivated", func(t *testing.T, st *store.Store, u *models.User, _ string) {
+			if _, err := st.SetUserActive(ctx, u.ID, false, testNow); err != nil {
+				t.Fatal(err)
+			}
+		}, "user_inactive"},
+		{"user deleted", func(t *testing.T, st *store.Store, u *models.User, _ string) {
+			if err := st.DeleteUser(ctx, u.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, "user_inactive"},
+	}
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind, func(t *testing.T) {
+			dsn, st := storetest.OpenDSN(t, kind)
+			events := make(chan store.IdentityEvent, 1000)
+			st.SetIdentityObserver(func(ev store.IdentityEvent) {
+				if ev.Kind == store.EventInvalidated {
+					events <- ev
+				}
+			})
+			st2, err := store.Open(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st2.Close() })
+			storetest.Listening(t, st2)
+			c := newClock()
+			a, b := newTestEnv(t, st, c), newTestEnv(t, st2, c)
+
+			for i, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					u := a.createUser("replica"+string(rune('a'+i)), "correct horse battery", models.RoleUser)
+					p := a.login(u.Username, "correct horse battery")
+					authz := bearer(p.AccessToken)
+					mustOK(t, a.do(authz, meQuery, nil)) // cached on a
+					mustOK(t, b.do(authz, meQuery, nil)) // cached on b
+
+					tc.change(t, st2, u, sessionOf(t, p.AccessToken))
+					wantError(t, b.do(authz, meQuery, nil), "UNAUTHENTICATED", tc.reason)
+					// a refuses once it has applied an invalidation of this
+					// user or session; earlier ones (the login's own) are
+					// skipped by checking after each.
+					awaitRefused(t, events, u.ID, func() bool {
+						_, reason := a.do(authz, meQuery, nil).code()
+						return reason == tc.reason
+					})
+				})
+			}
+		})
+	}
+}
+
+// awaitRefused waits for invalidations touching userID (or any session)
+// until refused reports true after one of them. The bound only keeps a
+// broken build from hanging; nothing here measures time.
+func awaitRefused(t *testing.T, events <-chan store.IdentityEvent, userID string, refused func() bool) {
+	t.Helper()
+	timeout := time.NewTimer(30 * time.Second)
+	defer timeout.Stop()
+	for {
+		select {
+		case ev := <-events:
+			if ev.Change.UserID != "" && ev.Change.UserID != userID {
+				continue
+			}
+			if refused() {
+				return
+			}
+		case <-timeout.C:
+			t.Fatal("the other replica never refused the token")
+		}
+	}
+}
