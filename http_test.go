@@ -98,6 +98,27 @@ func TestHTTPLimits(t *testing.T) {
 			}
 		})
 
+		t.Run("unsupported method or media type is a typed error", func(t *testing.T) {
+			for _, tc := range []struct {
+				method, contentType string
+				status              int
+			}{
+				{http.MethodPut, "application/json", http.StatusMethodNotAllowed},
+				{http.MethodDelete, "", http.StatusMethodNotAllowed},
+				{http.MethodPost, "text/plain", http.StatusUnsupportedMediaType},
+				{http.MethodPost, "application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
+			} {
+				req := httptest.NewRequest(tc.method, "/query", strings.NewReader(`{"query":"{ me { id } }"}`))
+				if tc.contentType != "" {
+					req.Header.Set("Content-Type", tc.contentType)
+				}
+				r := e.serve(req)
+				if code, _ := r.code(); r.Status != tc.status || code != "BAD_REQUEST" {
+					t.Errorf("%s %s: status %d body %s, want %d BAD_REQUEST", tc.method, tc.contentType, r.Status, r.Body, tc.status)
+				}
+			}
+		})
+
 		t.Run("health", func(t *testing.T) {
 			for _, path := range []string{"/healthz", "/readyz"} {
 				rec := httptest.NewRecorder()

@@ -2,7 +2,9 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"mime"
 	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -59,5 +61,34 @@ func NewHandler(r *Resolver, opts Options) http.Handler {
 	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
 	srv.Use(oneCredentialField{})
 	srv.Use(authStatus{})
-	return withAuthStatus(srv)
+	return requireTransport(withAuthStatus(srv))
+}
+
+// requireTransport answers requests no transport accepts (another method, a
+// POST that is not JSON) with a typed GraphQL error, as every other error
+// is, instead of gqlgen's bare "transport not supported".
+func requireTransport(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status, msg := 0, ""
+		switch r.Method {
+		case http.MethodGet, http.MethodOptions:
+		case http.MethodPost:
+			if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" && mt != graphQLResponseJSON {
+				status, msg = http.StatusUnsupportedMediaType, "POST a JSON body with Content-Type: application/json"
+			}
+		default:
+			w.Header().Set("Allow", "GET, POST, OPTIONS")
+			status, msg = http.StatusMethodNotAllowed, "use POST (or GET for queries)"
+		}
+		if status == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": "BAD_REQUEST"}}},
+			"data":   nil,
+		})
+	})
 }
