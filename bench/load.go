@@ -10,7 +10,9 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -233,23 +235,25 @@ func scenarios(ctx context.Context, cfg config, srv *server, hash time.Duration)
 			return nil, fmt.Errorf("%s: setup login of %s failed (%d)", db, username(i), o)
 		}
 	}
-	// Warm up: connections, caches, prepared statements.
-	load(ctx, cfg.conns, time.Second, 0, func(ctx context.Context, w int) outcome { return c.me(ctx, w) })
-
-	progress("%s: me, %d connections, %s", db, cfg.conns, cfg.duration)
-	s, rss := measured(srv, func() *stats {
-		return load(ctx, cfg.conns, cfg.duration, 0, func(ctx context.Context, w int) outcome { return c.me(ctx, w) })
-	})
-	rows = append(rows, rowOf(fmt.Sprintf("me c=%d", cfg.conns), db, s, rss))
+	progress("%s: me, %d connections, %s (%s)", db, cfg.conns, cfg.duration, cfg.gen)
+	r, err := c.meLoad(ctx, cfg, srv)
+	if err != nil {
+		return nil, err
+	}
+	r.scenario = fmt.Sprintf("me c=%d", cfg.conns)
+	rows = append(rows, r)
+	if cfg.meOnly {
+		return rows, nil
+	}
 
 	progress("%s: login, concurrency 1, %d logins", db, cfg.loginCount)
 	var next atomic.Int64
-	s, rss = measured(srv, func() *stats {
+	s, rss := measured(srv, func() *stats {
 		return load(ctx, 1, 5*time.Minute, int64(cfg.loginCount), func(ctx context.Context, w int) outcome {
 			return c.login(ctx, int(next.Add(1)))
 		})
 	})
-	r := rowOf("login c=1", db, s, rss)
+	r = rowOf("login c=1", db, s, rss)
 	r.note = fmt.Sprintf("p50 = %.2f × raw hash", float64(r.p50)/float64(hash))
 	rows = append(rows, r)
 
@@ -343,6 +347,45 @@ func flood(ctx context.Context, cfg config, c *client, srv *server) []row {
 	return []row{lr, mr}
 }
 
+// meLoad measures me on cfg.conns connections with the run's generator,
+// after a one-second warm-up (connections, caches, prepared statements).
+func (c *client) meLoad(ctx context.Context, cfg config, srv *server) (row, error) {
+	if cfg.gen == "go" {
+		load(ctx, cfg.conns, time.Second, 0, func(ctx context.Context, w int) outcome { return c.me(ctx, w) })
+		s, rss := measured(srv, func() *stats {
+			return load(ctx, cfg.conns, cfg.duration, 0, func(ctx context.Context, w int) outcome { return c.me(ctx, w) })
+		})
+		return rowOf("", srv.db, s, rss), nil
+	}
+	var toks strings.Builder
+	for _, s := range c.sessions {
+		toks.WriteString(s.access + "\n")
+	}
+	file := filepath.Join(cfg.work, srv.db+"-tokens.txt")
+	if err := os.WriteFile(file, []byte(toks.String()), 0o600); err != nil {
+		return row{}, err
+	}
+	return wrkScenario(ctx, cfg, srv, file)
+}
+
+// wrkScenario warms up for a second, then drives POST /query with meBody
+// for cfg.duration under wrk.
+func wrkScenario(ctx context.Context, cfg config, srv *server, tokenFile string) (row, error) {
+	if _, err := runWrk(ctx, cfg.wrk, cfg.work, srv.url, meBody, tokenFile, cfg.conns, time.Second); err != nil {
+		return row{}, err
+	}
+	srv.resetPeakRSS()
+	res, err := runWrk(ctx, cfg.wrk, cfg.work, srv.url, meBody, tokenFile, cfg.conns, cfg.duration)
+	if err != nil {
+		return row{}, err
+	}
+	rss, err := srv.peakRSS()
+	if err != nil {
+		progress("peak RSS: %v", err)
+	}
+	return wrkRow("", srv.db, res, rss), nil
+}
+
 // runBaseline measures the bare handler in its own process.
 func runBaseline(ctx context.Context, cfg config) (row, error) {
 	self, err := os.Executable()
@@ -354,6 +397,9 @@ func runBaseline(ctx context.Context, cfg config) (row, error) {
 		return row{}, err
 	}
 	defer srv.stop()
+	if cfg.gen == "wrk" {
+		return wrkScenario(ctx, cfg, srv, "")
+	}
 	c := newClient(cfg.conns)
 	one := func(ctx context.Context, w int) outcome { return post(ctx, c, srv.url, meBody, "", nil) }
 	load(ctx, cfg.conns, time.Second, 0, one) // warm up

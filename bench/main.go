@@ -40,6 +40,10 @@ type config struct {
 	loginCount  int    // logins at concurrency 1
 	hashSamples int    // raw argon2id hashes timed
 	serverEnv   []string
+	gen         string // "wrk" or "go": the generator of the baseline and me
+	wrk         string // wrk's path when gen is "wrk"
+	work        string // the run's temporary folder
+	meOnly      bool   // only the baseline and me (profiling iterations)
 }
 
 func main() {
@@ -55,6 +59,8 @@ func main() {
 	flag.StringVar(&cfg.src, "src", ".", "Ironclad's module root (built with go build)")
 	flag.IntVar(&cfg.conns, "c", 64, "connections for the me and baseline scenarios")
 	flag.IntVar(&cfg.flood, "flood", 500, "concurrent logins in the flood scenario")
+	flag.BoolVar(&cfg.meOnly, "me-only", false, "run only the hash timing, the baseline and me")
+	flag.StringVar(&cfg.gen, "gen", "wrk", "load generator of the baseline and me scenarios: wrk, or go (the built-in client)")
 	flag.Func("env", "KEY=VALUE added to the server's environment (repeatable), e.g. -env IDENTITY_CACHE_TTL=0", func(v string) error {
 		if !strings.Contains(v, "=") {
 			return fmt.Errorf("want KEY=VALUE, got %q", v)
@@ -64,6 +70,10 @@ func main() {
 	})
 	flag.Parse()
 	cfg.dbs = strings.Split(dbs, ",")
+	if cfg.gen != "wrk" && cfg.gen != "go" {
+		fmt.Fprintf(os.Stderr, "bench: -gen %q: want wrk or go\n", cfg.gen)
+		os.Exit(2)
+	}
 	cfg.loginCount, cfg.hashSamples = 60, 30
 	if cfg.quick {
 		cfg.duration, cfg.loginCount, cfg.hashSamples = 2*time.Second, 15, 8
@@ -87,6 +97,12 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer os.RemoveAll(work)
+	cfg.work = work
+	if cfg.gen == "wrk" {
+		if cfg.wrk, err = findWrk(ctx); err != nil {
+			return err
+		}
+	}
 
 	bin, err := build(ctx, cfg.src, work)
 	if err != nil {
@@ -98,7 +114,7 @@ func run(ctx context.Context, cfg config) error {
 	hash := rawHash(cfg.hashSamples)
 	rows = append(rows, row{scenario: "argon2id hash (DefaultParams)", db: "-", p50: hash, note: "raw hash time, one at a time"})
 
-	progress("baseline: bare net/http handler, %d connections", cfg.conns)
+	progress("baseline: bare net/http handler, %d connections (%s)", cfg.conns, cfg.gen)
 	base, err := runBaseline(ctx, cfg)
 	if err != nil {
 		return err
