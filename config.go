@@ -50,6 +50,8 @@ type config struct {
 	// IdentityCacheTTL bounds how long a replica serves a cached user and
 	// session without re-reading them; 0 turns the cache off.
 	IdentityCacheTTL time.Duration
+	// PprofAddr, when set, serves net/http/pprof on this loopback address.
+	PprofAddr string
 }
 
 // loadConfig reads and validates the configuration. It is pure apart from
@@ -123,6 +125,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	duration("IDENTITY_CACHE_TTL", &c.IdentityCacheTTL, 0, time.Minute)
+	if v := getenv("PPROF_ADDR"); v != "" {
+		if addr, err := parsePprofAddr(v); err != nil {
+			errs = append(errs, err)
+		} else {
+			c.PprofAddr = addr
+		}
+	}
 	if c.RefreshTTL > c.SessionMaxAge {
 		c.RefreshTTL = c.SessionMaxAge
 	}

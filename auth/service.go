@@ -299,11 +299,11 @@ func (s *Service) Authenticate(ctx context.Context, header string) Viewer {
 	if strings.HasPrefix(token, AccessTokenPrefix) {
 		return s.authenticateAccessToken(ctx, token)
 	}
-	claims, err := s.tokens.VerifyAccess(token)
+	userID, sessionID, err := s.tokens.verifyCached(token)
 	if err != nil {
 		return Viewer{Err: err}
 	}
-	u, live, err := s.store.Identity(ctx, claims.Subject, claims.SessionID, s.opts.Now().UTC())
+	u, live, err := s.store.Identity(ctx, userID, sessionID, s.opts.Now().UTC())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return Viewer{Err: ErrUserInactive}
@@ -314,7 +314,7 @@ func (s *Service) Authenticate(ctx context.Context, header string) Viewer {
 	case !live:
 		return Viewer{Err: ErrSessionRevoked}
 	}
-	return Viewer{User: u, SessionID: claims.SessionID, Scopes: models.RoleScopes(u.Role)}
+	return Viewer{User: u, SessionID: sessionID, Scopes: models.RoleScopes(u.Role)}
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -365,7 +365,32 @@ func (c *client) meLoad(ctx context.Context, cfg config, srv *server) (row, erro
 	if err := os.WriteFile(file, []byte(toks.String()), 0o600); err != nil {
 		return row{}, err
 	}
-	return wrkScenario(ctx, cfg, srv, file)
+	if cfg.profile == "" || srv.pprof == "" {
+		return wrkScenario(ctx, cfg, srv, file)
+	}
+	// Profile the CPU over the measured run (less a second at each end),
+	// then save the cumulative allocations.
+	if err := os.MkdirAll(cfg.profile, 0o755); err != nil {
+		return row{}, err
+	}
+	secs := max(1, int(cfg.duration/time.Second)-1)
+	cpu := make(chan error, 1)
+	go func() {
+		time.Sleep(time.Second + 500*time.Millisecond) // the warm-up, then half a second
+		cpu <- srv.saveProfile(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), filepath.Join(cfg.profile, srv.db+"-me.cpu.pprof"))
+	}()
+	r, err := wrkScenario(ctx, cfg, srv, file)
+	if err != nil {
+		return row{}, err
+	}
+	if err := <-cpu; err != nil {
+		return row{}, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := srv.saveProfile(ctx, "/debug/pprof/allocs", filepath.Join(cfg.profile, srv.db+"-me.allocs.pprof")); err != nil {
+		return row{}, fmt.Errorf("allocation profile: %w", err)
+	}
+	progress("%s: profiles saved in %s", srv.db, cfg.profile)
+	return r, nil
 }
 
 // wrkScenario warms up for a second, then drives POST /query with meBody

@@ -44,6 +44,7 @@ type config struct {
 	wrk         string // wrk's path when gen is "wrk"
 	work        string // the run's temporary folder
 	meOnly      bool   // only the baseline and me (profiling iterations)
+	profile     string // folder for pprof profiles of the me scenario; "" = none
 }
 
 func main() {
@@ -60,6 +61,7 @@ func main() {
 	flag.IntVar(&cfg.conns, "c", 64, "connections for the me and baseline scenarios")
 	flag.IntVar(&cfg.flood, "flood", 500, "concurrent logins in the flood scenario")
 	flag.BoolVar(&cfg.meOnly, "me-only", false, "run only the hash timing, the baseline and me")
+	flag.StringVar(&cfg.profile, "profile", "", "save CPU and allocation profiles of the server under the me load into this folder (starts Ironclad with PPROF_ADDR)")
 	flag.StringVar(&cfg.gen, "gen", "wrk", "load generator of the baseline and me scenarios: wrk, or go (the built-in client)")
 	flag.Func("env", "KEY=VALUE added to the server's environment (repeatable), e.g. -env IDENTITY_CACHE_TTL=0", func(v string) error {
 		if !strings.Contains(v, "=") {
