@@ -76,9 +76,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: -gen %q: want wrk or go\n", cfg.gen)
 		os.Exit(2)
 	}
-	cfg.loginCount, cfg.hashSamples = 60, 30
+	cfg.loginCount, cfg.hashSamples = 120, 30
 	if cfg.quick {
-		cfg.duration, cfg.loginCount, cfg.hashSamples = 2*time.Second, 15, 8
+		cfg.duration, cfg.loginCount, cfg.hashSamples = 2*time.Second, 20, 8
 	}
 	cfg.pgURL = os.Getenv("BENCH_DATABASE_URL")
 	if cfg.pgURL == "" {
