@@ -225,25 +225,46 @@ func measured(srv *server, fn func() *stats) (*stats, int64) {
 	return s, rss
 }
 
-// scenarios runs every scenario against one server.
-func scenarios(ctx context.Context, cfg config, srv *server, hash time.Duration) ([]row, error) {
+// newBenchClient logs every seeded user in once on srv.
+func newBenchClient(ctx context.Context, cfg config, srv *server) (*client, error) {
 	c := &client{url: srv.url, http: newClient(cfg.flood + cfg.conns), sessions: make([]session, seededUsers)}
-	db := srv.db
-	var rows []row
-
-	// Setup: one session per user.
-	progress("%s: logging in %d users", db, seededUsers)
+	progress("%s: logging in %d users", srv.db, seededUsers)
 	for i := range seededUsers {
 		if o := c.login(ctx, i); o != ok {
-			return nil, fmt.Errorf("%s: setup login of %s failed (%d)", db, username(i), o)
+			return nil, fmt.Errorf("%s: setup login of %s failed (%d)", srv.db, username(i), o)
 		}
 	}
-	progress("%s: me, %d connections, %s (%s)", db, cfg.conns, cfg.duration, cfg.gen)
+	return c, nil
+}
+
+// meScenario runs only me against srv.
+func meScenario(ctx context.Context, cfg config, srv *server) (row, error) {
+	c, err := newBenchClient(ctx, cfg, srv)
+	if err != nil {
+		return row{}, err
+	}
+	return c.meRow(ctx, cfg, srv)
+}
+
+func (c *client) meRow(ctx context.Context, cfg config, srv *server) (row, error) {
+	progress("%s: me, %d connections, %s (%s)", srv.db, cfg.conns, cfg.duration, cfg.gen)
 	r, err := c.meLoad(ctx, cfg, srv)
+	r.scenario = fmt.Sprintf("me c=%d", cfg.conns)
+	return r, err
+}
+
+// scenarios runs every scenario against one server.
+func scenarios(ctx context.Context, cfg config, srv *server) ([]row, error) {
+	c, err := newBenchClient(ctx, cfg, srv)
 	if err != nil {
 		return nil, err
 	}
-	r.scenario = fmt.Sprintf("me c=%d", cfg.conns)
+	db := srv.db
+	var rows []row
+	r, err := c.meRow(ctx, cfg, srv)
+	if err != nil {
+		return nil, err
+	}
 	rows = append(rows, r)
 	if cfg.meOnly {
 		return rows, nil

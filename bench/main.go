@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -45,6 +46,7 @@ type config struct {
 	work        string // the run's temporary folder
 	meOnly      bool   // only the baseline and me (profiling iterations)
 	profile     string // folder for pprof profiles of the me scenario; "" = none
+	before      string // another checkout whose me is measured in the same run; "" = none
 }
 
 func main() {
@@ -62,6 +64,7 @@ func main() {
 	flag.IntVar(&cfg.flood, "flood", 500, "concurrent logins in the flood scenario")
 	flag.BoolVar(&cfg.meOnly, "me-only", false, "run only the hash timing, the baseline and me")
 	flag.StringVar(&cfg.profile, "profile", "", "save CPU and allocation profiles of the server under the me load into this folder (starts Ironclad with PPROF_ADDR)")
+	flag.StringVar(&cfg.before, "before", "", "module root of another Ironclad checkout (e.g. a git worktree of main): its me is measured too, in the same run, as \"before\"")
 	flag.StringVar(&cfg.gen, "gen", "wrk", "load generator of the baseline and me scenarios: wrk, or go (the built-in client)")
 	flag.Func("env", "KEY=VALUE added to the server's environment (repeatable), e.g. -env IDENTITY_CACHE_TTL=0", func(v string) error {
 		if !strings.Contains(v, "=") {
@@ -124,19 +127,47 @@ func run(ctx context.Context, cfg config) error {
 	base.scenario, base.db = fmt.Sprintf("baseline POST /query c=%d", cfg.conns), "-"
 	rows = append(rows, base)
 
+	var binBefore string
+	if cfg.before != "" {
+		dir := filepath.Join(work, "before")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		if binBefore, err = build(ctx, cfg.before, dir); err != nil {
+			return fmt.Errorf("-before: %w", err)
+		}
+	}
+
 	for _, db := range cfg.dbs {
+		if binBefore != "" {
+			// Right before the same scenario on this checkout, on a fresh
+			// database of its own, with the same generator.
+			bcfg := cfg
+			bcfg.profile = ""
+			srv, err := startDB(ctx, bcfg, binBefore, filepath.Join(work, "before"), db)
+			if err != nil {
+				return fmt.Errorf("-before: %w", err)
+			}
+			r, err := meScenario(ctx, bcfg, srv)
+			srv.stop()
+			if err != nil {
+				return fmt.Errorf("-before: %w", err)
+			}
+			r.scenario += " (before)"
+			rows = append(rows, r)
+		}
 		srv, err := startDB(ctx, cfg, bin, work, db)
 		if err != nil {
 			return err
 		}
-		rs, err := scenarios(ctx, cfg, srv, hash)
+		rs, err := scenarios(ctx, cfg, srv)
 		srv.stop()
 		if err != nil {
 			return err
 		}
 		rows = append(rows, rs...)
 	}
-	printTable(os.Stdout, cfg, rows, base.rps, hash)
+	printTable(os.Stdout, cfg, rows, base.rps)
 	return nil
 }
 
