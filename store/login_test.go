@@ -70,3 +70,43 @@ func TestStartLoginSession(t *testing.T) {
 		})
 	})
 }
+
+// TestStartLoginSessionReachesReplicas: another Store on the same database
+// hears of the login (its cached user shows the new last login).
+func TestStartLoginSessionReachesReplicas(t *testing.T) {
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			dsn, a := storetest.OpenDSN(t, kind)
+			b, err := store.Open(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			storetest.Listening(t, b)
+			u, old := identityFixture(t, a, "replicated")
+			wantIdentity(t, b, u, old, t0, true, true) // cached on b
+			events := make(chan store.IdentityEvent, 100)
+			b.SetIdentityObserver(func(ev store.IdentityEvent) {
+				if ev.Kind == store.EventInvalidated && ev.Change.UserID == u.ID {
+					events <- ev
+				}
+			})
+			at := t0.Add(time.Minute)
+			sess := &models.Session{UserID: u.ID, CreatedAt: at, ExpiresAt: at.Add(threeDays)}
+			tok := &models.RefreshToken{TokenHash: hashOf("replicated login"), ExpiresAt: at.Add(threeDays)}
+			if err := a.StartLoginSession(ctx, sess, tok, at, ""); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-events:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the other Store never heard of the login")
+			}
+			got, _, err := b.Identity(ctx, u.ID, old.ID, at)
+			if err != nil || got.LastLoginAt == nil || !got.LastLoginAt.Equal(at) {
+				t.Fatalf("Identity on the other Store: lastLoginAt = %v (err %v), want %v", got.LastLoginAt, err, at)
+			}
+		})
+	}
+}
