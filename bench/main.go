@@ -4,11 +4,16 @@
 // prints one table: requests per second, p50 and p99 latency, errors and the
 // server's peak RSS per scenario, with ratios to a bare net/http handler
 // answering POST /query with a fixed JSON body, measured in the same run.
+// wrk drives the baseline and me (see wrk.go); a Go client drives the
+// stateful scenarios (login, refresh chains, the mix, the login flood).
 //
 //	go run ./bench              # the full run, a few minutes
 //	go run ./bench -quick       # CI-sized
 //	go run ./bench -db sqlite   # one database only
+//	go run ./bench -me-only -profile /tmp/prof   # baseline and me, with pprof profiles
+//	go run ./bench -before ../main              # also me of another checkout, same run
 //	go run ./bench -env IDENTITY_CACHE_TTL=0   # compare: no identity cache
+//	go run ./bench -gen go      # the built-in Go client instead of wrk
 //
 // Postgres comes from BENCH_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable): the harness
