@@ -81,7 +81,9 @@ func (c *tokenCache) len() int {
 // verified before and the clock still lies within its validity, and from
 // a full verification otherwise. Errors are those of VerifyAccess.
 func (t *Tokens) verifyCached(token string) (userID, sessionID string, err error) {
-	if t.cache == nil {
+	if t.cache == nil || len(token) > MaxAccessTokenLen {
+		// Oversized tokens never verify: refuse them before hashing them
+		// for a lookup.
 		claims, err := t.VerifyAccess(token)
 		if err != nil {
 			return "", "", err
