@@ -54,6 +54,8 @@ type config struct {
 	CORSAllowedOrigins []string // exact origins allowed cross-origin access, with credentials
 	RefreshTokenCookie bool     // deliver refresh tokens in an HttpOnly cookie
 	CookieSecure       bool     // mark that cookie Secure (HTTPS only)
+	// PprofAddr, when set, serves net/http/pprof on this loopback address.
+	PprofAddr string
 }
 
 // loadConfig reads and validates the configuration. It is pure apart from
@@ -127,6 +129,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	duration("IDENTITY_CACHE_TTL", &c.IdentityCacheTTL, 0, time.Minute)
+	if v := getenv("PPROF_ADDR"); v != "" {
+		if addr, err := parsePprofAddr(v); err != nil {
+			errs = append(errs, err)
+		} else {
+			c.PprofAddr = addr
+		}
+	}
 	if c.RefreshTTL > c.SessionMaxAge {
 		c.RefreshTTL = c.SessionMaxAge
 	}

@@ -149,12 +149,17 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 		}
 	}
 	now := s.opts.Now().UTC()
-	if err := s.store.RecordLogin(ctx, u.ID, now, newHash); err != nil {
+	sess, tok, plain, err := s.newSession(u, c, now)
+	if err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	// The login record and the new session commit together: one
+	// transaction per login.
+	if err := s.store.StartLoginSession(ctx, sess, tok, now, newHash); err != nil {
 		return nil, fmt.Errorf("login: %w", err)
 	}
 	u.LastLoginAt = &now
-
-	g, err := s.startSession(ctx, u, c, now)
+	g, err := s.grant(u, sess.ID, plain, tok.ExpiresAt, now)
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
 	}
@@ -164,9 +169,22 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 
 // startSession creates a session for u and returns its first token pair.
 func (s *Service) startSession(ctx context.Context, u *models.User, c Client, now time.Time) (*Grant, error) {
-	plain, hash, err := NewRefreshToken()
+	sess, tok, plain, err := s.newSession(u, c, now)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.store.CreateSession(ctx, sess, tok); err != nil {
+		return nil, err
+	}
+	return s.grant(u, sess.ID, plain, tok.ExpiresAt, now)
+}
+
+// newSession returns, unsaved, a session for u starting at now, its first
+// refresh token and that token's plain value.
+func (s *Service) newSession(u *models.User, c Client, now time.Time) (*models.Session, *models.RefreshToken, string, error) {
+	plain, hash, err := NewRefreshToken()
+	if err != nil {
+		return nil, nil, "", err
 	}
 	sess := &models.Session{
 		UserID:     u.ID,
@@ -182,10 +200,7 @@ func (s *Service) startSession(ctx context.Context, u *models.User, c Client, no
 		CreatedAt: now,
 		ExpiresAt: minTime(now.Add(s.opts.RefreshTTL), sess.ExpiresAt),
 	}
-	if err := s.store.CreateSession(ctx, sess, tok); err != nil {
-		return nil, err
-	}
-	return s.grant(u, sess.ID, plain, tok.ExpiresAt, now)
+	return sess, tok, plain, nil
 }
 
 func (s *Service) grant(u *models.User, sessionID, refresh string, refreshExp, now time.Time) (*Grant, error) {
@@ -299,11 +314,11 @@ func (s *Service) Authenticate(ctx context.Context, header string) Viewer {
 	if strings.HasPrefix(token, AccessTokenPrefix) {
 		return s.authenticateAccessToken(ctx, token)
 	}
-	claims, err := s.tokens.VerifyAccess(token)
+	userID, sessionID, err := s.tokens.verifyCached(token)
 	if err != nil {
 		return Viewer{Err: err}
 	}
-	u, live, err := s.store.Identity(ctx, claims.Subject, claims.SessionID, s.opts.Now().UTC())
+	u, live, err := s.store.Identity(ctx, userID, sessionID, s.opts.Now().UTC())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return Viewer{Err: ErrUserInactive}
@@ -314,7 +329,7 @@ func (s *Service) Authenticate(ctx context.Context, header string) Viewer {
 	case !live:
 		return Viewer{Err: ErrSessionRevoked}
 	}
-	return Viewer{User: u, SessionID: claims.SessionID, Scopes: models.RoleScopes(u.Role)}
+	return Viewer{User: u, SessionID: sessionID, Scopes: models.RoleScopes(u.Role)}
 }
 
 func minTime(a, b time.Time) time.Time {

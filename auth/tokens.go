@@ -47,6 +47,9 @@ type TokenConfig struct {
 	Issuer    string        // iss, checked on verify; default "ironclad"
 	AccessTTL time.Duration // lifetime of access tokens, > 0
 	Leeway    time.Duration // clock skew allowance, 0..30s
+	// CacheSize bounds the cache of verified access tokens (see
+	// token_cache.go): 0 means DefaultTokenCacheSize, negative turns it off.
+	CacheSize int
 }
 
 // AccessClaims are the claims of an access token: iss, sub (user id), iat,
@@ -65,8 +68,10 @@ type Tokens struct {
 	key    any // secret boxed once, so the key func does not allocate per call
 	issuer string
 	ttl    time.Duration
+	leeway time.Duration
 	now    func() time.Time
 	parser *jwt.Parser
+	cache  *tokenCache // nil when off
 }
 
 // NewTokens validates cfg and returns a Tokens. A nil now means time.Now.
@@ -111,7 +116,14 @@ func NewTokens(cfg TokenConfig, now func() time.Time) (*Tokens, error) {
 		key:    secret,
 		issuer: issuer,
 		ttl:    cfg.AccessTTL,
+		leeway: cfg.Leeway,
 		now:    now,
+	}
+	switch {
+	case cfg.CacheSize == 0:
+		t.cache = newTokenCache(DefaultTokenCacheSize)
+	case cfg.CacheSize > 0:
+		t.cache = newTokenCache(cfg.CacheSize)
 	}
 	// One parser for the life of the service: building it per request would
 	// allocate the validator and option closures on every call.

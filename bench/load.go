@@ -10,7 +10,9 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -203,6 +205,9 @@ type row struct {
 	rss          int64
 	note         string
 	st           *stats
+	// login c=1 only: the raw hash timed between the logins, and the mean
+	// login.
+	hashP50, hashMean, mean time.Duration
 }
 
 func rowOf(scenario, db string, s *stats, rss int64) row {
@@ -220,41 +225,57 @@ func measured(srv *server, fn func() *stats) (*stats, int64) {
 	return s, rss
 }
 
-// scenarios runs every scenario against one server.
-func scenarios(ctx context.Context, cfg config, srv *server, hash time.Duration) ([]row, error) {
+// newBenchClient logs every seeded user in once on srv.
+func newBenchClient(ctx context.Context, cfg config, srv *server) (*client, error) {
 	c := &client{url: srv.url, http: newClient(cfg.flood + cfg.conns), sessions: make([]session, seededUsers)}
-	db := srv.db
-	var rows []row
-
-	// Setup: one session per user.
-	progress("%s: logging in %d users", db, seededUsers)
+	progress("%s: logging in %d users", srv.db, seededUsers)
 	for i := range seededUsers {
 		if o := c.login(ctx, i); o != ok {
-			return nil, fmt.Errorf("%s: setup login of %s failed (%d)", db, username(i), o)
+			return nil, fmt.Errorf("%s: setup login of %s failed (%d)", srv.db, username(i), o)
 		}
 	}
-	// Warm up: connections, caches, prepared statements.
-	load(ctx, cfg.conns, time.Second, 0, func(ctx context.Context, w int) outcome { return c.me(ctx, w) })
+	return c, nil
+}
 
-	progress("%s: me, %d connections, %s", db, cfg.conns, cfg.duration)
-	s, rss := measured(srv, func() *stats {
-		return load(ctx, cfg.conns, cfg.duration, 0, func(ctx context.Context, w int) outcome { return c.me(ctx, w) })
-	})
-	rows = append(rows, rowOf(fmt.Sprintf("me c=%d", cfg.conns), db, s, rss))
+// meScenario runs only me against srv.
+func meScenario(ctx context.Context, cfg config, srv *server) (row, error) {
+	c, err := newBenchClient(ctx, cfg, srv)
+	if err != nil {
+		return row{}, err
+	}
+	return c.meRow(ctx, cfg, srv)
+}
 
-	progress("%s: login, concurrency 1, %d logins", db, cfg.loginCount)
-	var next atomic.Int64
-	s, rss = measured(srv, func() *stats {
-		return load(ctx, 1, 5*time.Minute, int64(cfg.loginCount), func(ctx context.Context, w int) outcome {
-			return c.login(ctx, int(next.Add(1)))
-		})
-	})
-	r := rowOf("login c=1", db, s, rss)
-	r.note = fmt.Sprintf("p50 = %.2f × raw hash", float64(r.p50)/float64(hash))
+func (c *client) meRow(ctx context.Context, cfg config, srv *server) (row, error) {
+	progress("%s: me, %d connections, %s (%s)", srv.db, cfg.conns, cfg.duration, cfg.gen)
+	r, err := c.meLoad(ctx, cfg, srv)
+	r.scenario = fmt.Sprintf("me c=%d", cfg.conns)
+	return r, err
+}
+
+// scenarios runs every scenario against one server.
+func scenarios(ctx context.Context, cfg config, srv *server) ([]row, error) {
+	c, err := newBenchClient(ctx, cfg, srv)
+	if err != nil {
+		return nil, err
+	}
+	db := srv.db
+	var rows []row
+	r, err := c.meRow(ctx, cfg, srv)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, r)
+	if cfg.meOnly {
+		return rows, nil
+	}
+
+	progress("%s: login, concurrency 1, %d logins interleaved with %d raw hashes", db, cfg.loginCount, cfg.loginCount)
+	r = loginSerial(ctx, cfg, c, srv)
 	rows = append(rows, r)
 
 	progress("%s: login, concurrency 32, %s", db, cfg.duration)
-	s, rss = measured(srv, func() *stats {
+	s, rss := measured(srv, func() *stats {
 		return load(ctx, 32, cfg.duration, 0, func(ctx context.Context, w int) outcome {
 			var p pairResponse
 			return post(ctx, c.http, c.url, loginBody(w), "", &p)
@@ -290,6 +311,46 @@ func scenarios(ctx context.Context, cfg config, srv *server, hash time.Duration)
 	progress("%s: flood of %d concurrent logins beside a me reader", db, cfg.flood)
 	rows = append(rows, flood(ctx, cfg, c, srv)...)
 	return rows, nil
+}
+
+// loginSerial measures login at concurrency 1 against the raw argon2id
+// hash in the same stretch of time: each login is preceded by one hash
+// timed in this process, so both see the same load from the rest of the
+// machine, and the row reports the p50 and mean of each.
+func loginSerial(ctx context.Context, cfg config, c *client, srv *server) row {
+	srv.resetPeakRSS()
+	hashes := make([]time.Duration, 0, cfg.loginCount)
+	s := &stats{}
+	var spent time.Duration
+	for i := range cfg.loginCount {
+		if ctx.Err() != nil {
+			break
+		}
+		hashes = append(hashes, timeHash())
+		t := time.Now()
+		o := c.login(ctx, i)
+		d := time.Since(t)
+		spent += d
+		s.lats = append(s.lats, d)
+		s.counts[o]++
+	}
+	s.elapsed = spent
+	slices.Sort(s.lats)
+	slices.Sort(hashes)
+	rss, _ := srv.peakRSS()
+	r := rowOf("login c=1", srv.db, s, rss)
+	r.hashP50, r.hashMean, r.mean = hashes[len(hashes)/2], mean(hashes), mean(s.lats)
+	r.note = fmt.Sprintf("p50 %.2f × hash p50 %s; mean %.2f × hash mean %s (%d each, interleaved)",
+		float64(r.p50)/float64(r.hashP50), ms(r.hashP50), float64(r.mean)/float64(r.hashMean), ms(r.hashMean), len(hashes))
+	return r
+}
+
+func mean(ds []time.Duration) time.Duration {
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return sum / time.Duration(max(1, len(ds)))
 }
 
 // flood starts cfg.flood logins at once while 4 clients keep reading me,
@@ -343,6 +404,70 @@ func flood(ctx context.Context, cfg config, c *client, srv *server) []row {
 	return []row{lr, mr}
 }
 
+// meLoad measures me on cfg.conns connections with the run's generator,
+// after a one-second warm-up (connections, caches, prepared statements).
+func (c *client) meLoad(ctx context.Context, cfg config, srv *server) (row, error) {
+	if cfg.gen == "go" {
+		load(ctx, cfg.conns, time.Second, 0, func(ctx context.Context, w int) outcome { return c.me(ctx, w) })
+		s, rss := measured(srv, func() *stats {
+			return load(ctx, cfg.conns, cfg.duration, 0, func(ctx context.Context, w int) outcome { return c.me(ctx, w) })
+		})
+		return rowOf("", srv.db, s, rss), nil
+	}
+	var toks strings.Builder
+	for _, s := range c.sessions {
+		toks.WriteString(s.access + "\n")
+	}
+	file := filepath.Join(cfg.work, srv.db+"-tokens.txt")
+	if err := os.WriteFile(file, []byte(toks.String()), 0o600); err != nil {
+		return row{}, err
+	}
+	if cfg.profile == "" || srv.pprof == "" {
+		return wrkScenario(ctx, cfg, srv, file)
+	}
+	// Profile the CPU over the measured run (less a second at each end),
+	// then save the cumulative allocations.
+	if err := os.MkdirAll(cfg.profile, 0o755); err != nil {
+		return row{}, err
+	}
+	secs := max(1, int(cfg.duration/time.Second)-1)
+	cpu := make(chan error, 1)
+	go func() {
+		time.Sleep(time.Second + 500*time.Millisecond) // the warm-up, then half a second
+		cpu <- srv.saveProfile(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), filepath.Join(cfg.profile, srv.db+"-me.cpu.pprof"))
+	}()
+	r, err := wrkScenario(ctx, cfg, srv, file)
+	if err != nil {
+		return row{}, err
+	}
+	if err := <-cpu; err != nil {
+		return row{}, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := srv.saveProfile(ctx, "/debug/pprof/allocs", filepath.Join(cfg.profile, srv.db+"-me.allocs.pprof")); err != nil {
+		return row{}, fmt.Errorf("allocation profile: %w", err)
+	}
+	progress("%s: profiles saved in %s", srv.db, cfg.profile)
+	return r, nil
+}
+
+// wrkScenario warms up for a second, then drives POST /query with meBody
+// for cfg.duration under wrk.
+func wrkScenario(ctx context.Context, cfg config, srv *server, tokenFile string) (row, error) {
+	if _, err := runWrk(ctx, cfg.wrk, cfg.work, srv.url, meBody, tokenFile, cfg.conns, time.Second); err != nil {
+		return row{}, err
+	}
+	srv.resetPeakRSS()
+	res, err := runWrk(ctx, cfg.wrk, cfg.work, srv.url, meBody, tokenFile, cfg.conns, cfg.duration)
+	if err != nil {
+		return row{}, err
+	}
+	rss, err := srv.peakRSS()
+	if err != nil {
+		progress("peak RSS: %v", err)
+	}
+	return wrkRow("", srv.db, res, rss), nil
+}
+
 // runBaseline measures the bare handler in its own process.
 func runBaseline(ctx context.Context, cfg config) (row, error) {
 	self, err := os.Executable()
@@ -354,6 +479,9 @@ func runBaseline(ctx context.Context, cfg config) (row, error) {
 		return row{}, err
 	}
 	defer srv.stop()
+	if cfg.gen == "wrk" {
+		return wrkScenario(ctx, cfg, srv, "")
+	}
 	c := newClient(cfg.conns)
 	one := func(ctx context.Context, w int) outcome { return post(ctx, c, srv.url, meBody, "", nil) }
 	load(ctx, cfg.conns, time.Second, 0, one) // warm up
@@ -364,15 +492,21 @@ func runBaseline(ctx context.Context, cfg config) (row, error) {
 // rawHash times argon2id with auth.DefaultParams, one hash at a time, and
 // returns the median.
 func rawHash(samples int) time.Duration {
-	p := auth.DefaultParams
-	salt := make([]byte, p.SaltLen)
-	_, _ = rand.Read(salt)
 	times := make([]time.Duration, samples)
 	for i := range times {
-		t := time.Now()
-		argon2.IDKey([]byte(benchPassword), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
-		times[i] = time.Since(t)
+		times[i] = timeHash()
 	}
 	slices.Sort(times)
 	return times[len(times)/2]
+}
+
+// timeHash times one argon2id hash of the bench password with
+// auth.DefaultParams and a fresh salt.
+func timeHash() time.Duration {
+	p := auth.DefaultParams
+	salt := make([]byte, p.SaltLen)
+	_, _ = rand.Read(salt)
+	t := time.Now()
+	argon2.IDKey([]byte(benchPassword), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	return time.Since(t)
 }

@@ -4,11 +4,16 @@
 // prints one table: requests per second, p50 and p99 latency, errors and the
 // server's peak RSS per scenario, with ratios to a bare net/http handler
 // answering POST /query with a fixed JSON body, measured in the same run.
+// wrk drives the baseline and me (see wrk.go); a Go client drives the
+// stateful scenarios (login, refresh chains, the mix, the login flood).
 //
 //	go run ./bench              # the full run, a few minutes
 //	go run ./bench -quick       # CI-sized
 //	go run ./bench -db sqlite   # one database only
+//	go run ./bench -me-only -profile /tmp/prof   # baseline and me, with pprof profiles
+//	go run ./bench -before ../main              # also me of another checkout, same run
 //	go run ./bench -env IDENTITY_CACHE_TTL=0   # compare: no identity cache
+//	go run ./bench -gen go      # the built-in Go client instead of wrk
 //
 // Postgres comes from BENCH_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable): the harness
@@ -23,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -40,6 +46,12 @@ type config struct {
 	loginCount  int    // logins at concurrency 1
 	hashSamples int    // raw argon2id hashes timed
 	serverEnv   []string
+	gen         string // "wrk" or "go": the generator of the baseline and me
+	wrk         string // wrk's path when gen is "wrk"
+	work        string // the run's temporary folder
+	meOnly      bool   // only the baseline and me (profiling iterations)
+	profile     string // folder for pprof profiles of the me scenario; "" = none
+	before      string // another checkout whose me is measured in the same run; "" = none
 }
 
 func main() {
@@ -55,6 +67,10 @@ func main() {
 	flag.StringVar(&cfg.src, "src", ".", "Ironclad's module root (built with go build)")
 	flag.IntVar(&cfg.conns, "c", 64, "connections for the me and baseline scenarios")
 	flag.IntVar(&cfg.flood, "flood", 500, "concurrent logins in the flood scenario")
+	flag.BoolVar(&cfg.meOnly, "me-only", false, "run only the hash timing, the baseline and me")
+	flag.StringVar(&cfg.profile, "profile", "", "save CPU and allocation profiles of the server under the me load into this folder (starts Ironclad with PPROF_ADDR)")
+	flag.StringVar(&cfg.before, "before", "", "module root of another Ironclad checkout (e.g. a git worktree of main): its me is measured too, in the same run, as \"before\"")
+	flag.StringVar(&cfg.gen, "gen", "wrk", "load generator of the baseline and me scenarios: wrk, or go (the built-in client)")
 	flag.Func("env", "KEY=VALUE added to the server's environment (repeatable), e.g. -env IDENTITY_CACHE_TTL=0", func(v string) error {
 		if !strings.Contains(v, "=") {
 			return fmt.Errorf("want KEY=VALUE, got %q", v)
@@ -64,9 +80,13 @@ func main() {
 	})
 	flag.Parse()
 	cfg.dbs = strings.Split(dbs, ",")
-	cfg.loginCount, cfg.hashSamples = 60, 30
+	if cfg.gen != "wrk" && cfg.gen != "go" {
+		fmt.Fprintf(os.Stderr, "bench: -gen %q: want wrk or go\n", cfg.gen)
+		os.Exit(2)
+	}
+	cfg.loginCount, cfg.hashSamples = 120, 30
 	if cfg.quick {
-		cfg.duration, cfg.loginCount, cfg.hashSamples = 2*time.Second, 15, 8
+		cfg.duration, cfg.loginCount, cfg.hashSamples = 2*time.Second, 20, 8
 	}
 	cfg.pgURL = os.Getenv("BENCH_DATABASE_URL")
 	if cfg.pgURL == "" {
@@ -87,6 +107,12 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer os.RemoveAll(work)
+	cfg.work = work
+	if cfg.gen == "wrk" {
+		if cfg.wrk, err = findWrk(ctx); err != nil {
+			return err
+		}
+	}
 
 	bin, err := build(ctx, cfg.src, work)
 	if err != nil {
@@ -98,7 +124,7 @@ func run(ctx context.Context, cfg config) error {
 	hash := rawHash(cfg.hashSamples)
 	rows = append(rows, row{scenario: "argon2id hash (DefaultParams)", db: "-", p50: hash, note: "raw hash time, one at a time"})
 
-	progress("baseline: bare net/http handler, %d connections", cfg.conns)
+	progress("baseline: bare net/http handler, %d connections (%s)", cfg.conns, cfg.gen)
 	base, err := runBaseline(ctx, cfg)
 	if err != nil {
 		return err
@@ -106,19 +132,47 @@ func run(ctx context.Context, cfg config) error {
 	base.scenario, base.db = fmt.Sprintf("baseline POST /query c=%d", cfg.conns), "-"
 	rows = append(rows, base)
 
+	var binBefore string
+	if cfg.before != "" {
+		dir := filepath.Join(work, "before")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		if binBefore, err = build(ctx, cfg.before, dir); err != nil {
+			return fmt.Errorf("-before: %w", err)
+		}
+	}
+
 	for _, db := range cfg.dbs {
+		if binBefore != "" {
+			// Right before the same scenario on this checkout, on a fresh
+			// database of its own, with the same generator.
+			bcfg := cfg
+			bcfg.profile = ""
+			srv, err := startDB(ctx, bcfg, binBefore, filepath.Join(work, "before"), db)
+			if err != nil {
+				return fmt.Errorf("-before: %w", err)
+			}
+			r, err := meScenario(ctx, bcfg, srv)
+			srv.stop()
+			if err != nil {
+				return fmt.Errorf("-before: %w", err)
+			}
+			r.scenario += " (before)"
+			rows = append(rows, r)
+		}
 		srv, err := startDB(ctx, cfg, bin, work, db)
 		if err != nil {
 			return err
 		}
-		rs, err := scenarios(ctx, cfg, srv, hash)
+		rs, err := scenarios(ctx, cfg, srv)
 		srv.stop()
 		if err != nil {
 			return err
 		}
 		rows = append(rows, rs...)
 	}
-	printTable(os.Stdout, cfg, rows, base.rps, hash)
+	printTable(os.Stdout, cfg, rows, base.rps)
 	return nil
 }
 

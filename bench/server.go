@@ -45,11 +45,12 @@ func build(ctx context.Context, src, dir string) (string, error) {
 
 // server is a running process under test.
 type server struct {
-	db   string
-	url  string // http://127.0.0.1:port
-	cmd  *exec.Cmd
-	done chan struct{}
-	drop func() // removes what startDB created
+	db    string
+	url   string // http://127.0.0.1:port
+	cmd   *exec.Cmd
+	done  chan struct{}
+	drop  func() // removes what startDB created
+	pprof string // http://127.0.0.1:port of the profiler, when on
 }
 
 // startDB seeds a fresh database of kind db and starts Ironclad on it.
@@ -68,24 +69,35 @@ func startDB(ctx context.Context, cfg config, bin, work, db string) (*server, er
 	default:
 		return nil, fmt.Errorf("unknown database %q (want sqlite or postgres)", db)
 	}
-	progress("%s: seeding %d users", db, seededUsers)
-	if err := seed(ctx, dsn); err != nil {
-		drop()
-		return nil, fmt.Errorf("seed %s: %w", db, err)
-	}
-	s, err := start(ctx, bin, db, append([]string{
+	env := append([]string{
 		"DATABASE_URL=" + dsn,
 		"DATA_DIR=" + filepath.Join(work, db),
 		"JWT_SECRET=" + benchSecret,
 		"PURGE_INTERVAL=0",
 		"LOG_LEVEL=info", // the access log line stays on, as in production
 		"PLAYGROUND=false",
-	}, cfg.serverEnv...))
+	}, cfg.serverEnv...)
+	pprofURL := ""
+	if cfg.profile != "" {
+		port, err := freePort()
+		if err != nil {
+			drop()
+			return nil, err
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		env, pprofURL = append(env, "PPROF_ADDR="+addr), "http://"+addr
+	}
+	progress("%s: seeding %d users", db, seededUsers)
+	if err := seed(ctx, dsn); err != nil {
+		drop()
+		return nil, fmt.Errorf("seed %s: %w", db, err)
+	}
+	s, err := start(ctx, bin, db, env)
 	if err != nil {
 		drop()
 		return nil, err
 	}
-	s.drop = drop
+	s.drop, s.pprof = drop, pprofURL
 	return s, nil
 }
 
@@ -213,6 +225,31 @@ func (s *server) stop() {
 		<-s.done
 	}
 	s.drop()
+}
+
+// saveProfile fetches path from the server's profiler into file.
+func (s *server) saveProfile(ctx context.Context, path, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.pprof+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // resetPeakRSS restarts the kernel's peak-RSS counter (VmHWM) of the

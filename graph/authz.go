@@ -88,5 +88,5 @@ func loadUser(ctx context.Context, id string) (*models.User, error) {
 	if l == nil {
 		return nil, errors.New("graph: no loaders in context")
 	}
-	return l.users.Load(ctx, id)
+	return l.users().Load(ctx, id)
 }

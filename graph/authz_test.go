@@ -48,7 +48,7 @@ func TestUserLoaderBatches(t *testing.T) {
 		}
 		ctx = withLoaders(ctx, st)
 		keys := []string{ids[2], "missing", ids[0], ids[1]}
-		users, err := loadersFrom(ctx).users.LoadAll(ctx, keys)
+		users, err := loadersFrom(ctx).users().LoadAll(ctx, keys)
 		if err != nil {
 			t.Fatalf("LoadAll() error = %v", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/ironclad-auth/ironclad/models"
@@ -27,7 +28,8 @@ var _ interface {
 func (oneCredentialField) ExtensionName() string                   { return "OneCredentialField" }
 func (oneCredentialField) Validate(graphql.ExecutableSchema) error { return nil }
 func (oneCredentialField) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation == nil {
+	// Every credential field is a mutation: queries need no walk.
+	if oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
 		return nil
 	}
 	n := 0

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"sync"
 
 	"github.com/vikstrous/dataloadgen"
 
@@ -12,18 +13,28 @@ import (
 // loaders batch the row lookups of one operation: fields that need rows by
 // key ask a loader, which fetches every key asked for at about the same time
 // in one statement (no N+1 queries), and caches them for the operation.
+// Each loader is built on first use: most operations (me, login) need none.
 type loaders struct {
-	users *dataloadgen.Loader[string, *models.User]
+	st        *store.Store
+	usersOnce sync.Once
+	userL     *dataloadgen.Loader[string, *models.User]
 }
 
 type loadersKey struct{}
 
 // withLoaders returns ctx with fresh loaders for one operation.
 func withLoaders(ctx context.Context, st *store.Store) context.Context {
-	l := &loaders{users: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*models.User, []error) {
-		return fetchUsers(ctx, st, ids)
-	})}
-	return context.WithValue(ctx, loadersKey{}, l)
+	return context.WithValue(ctx, loadersKey{}, &loaders{st: st})
+}
+
+// users returns the operation's loader of users by id.
+func (l *loaders) users() *dataloadgen.Loader[string, *models.User] {
+	l.usersOnce.Do(func() {
+		l.userL = dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*models.User, []error) {
+			return fetchUsers(ctx, l.st, ids)
+		})
+	})
+	return l.userL
 }
 
 // loadersFrom returns the operation's loaders.

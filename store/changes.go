@@ -35,7 +35,7 @@ package store
 // after the commit, and publishes the change on Redis when REDIS_URL is set.
 // Methods calling changed today: RevokeSession, RevokeUserSession,
 // RevokeUserSessions, ChangePassword, SetUserActive, SetUserRole,
-// UpdateProfile, RecordLogin, DeleteUser.
+// UpdateProfile, RecordLogin, StartLoginSession, DeleteUser.
 
 import (
 	"context"

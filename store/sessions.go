@@ -75,38 +75,9 @@ type tokenRow struct {
 // session, and a zero tok.CreatedAt (sess.CreatedAt). Both expiries must be
 // set. ErrNotFound if the user does not exist.
 func (s *Store) CreateSession(ctx context.Context, sess *models.Session, tok *models.RefreshToken) error {
-	if sess.UserID == "" || sess.ExpiresAt.IsZero() || tok.TokenHash == "" || tok.ExpiresAt.IsZero() {
-		return errors.New("store: create session: user id, token hash and expiries are required")
+	if err := prepareSession(sess, tok); err != nil {
+		return err
 	}
-	if sess.ID == "" {
-		sess.ID = uuid.NewString()
-	}
-	if tok.ID == "" {
-		tok.ID = uuid.NewString()
-	}
-	if tok.SessionID == "" {
-		tok.SessionID = sess.ID
-	}
-	if tok.UserID == "" {
-		tok.UserID = sess.UserID
-	}
-	if tok.SessionID != sess.ID || tok.UserID != sess.UserID {
-		return errors.New("store: create session: token belongs to another session or user")
-	}
-	if sess.CreatedAt.IsZero() {
-		sess.CreatedAt = time.Now()
-	}
-	if sess.LastUsedAt.IsZero() {
-		sess.LastUsedAt = sess.CreatedAt
-	}
-	normalizeSession(sess)
-	sess.UserAgent = clip(sess.UserAgent, maxUserAgent)
-	sess.IP = clip(sess.IP, maxIP)
-	if tok.CreatedAt.IsZero() {
-		tok.CreatedAt = sess.CreatedAt
-	}
-	normalizeToken(tok)
-
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(sess).Error; err != nil {
 			return err
@@ -390,4 +361,41 @@ func clip(s string, n int) string {
 		count++
 	}
 	return s[:i]
+}
+
+// prepareSession validates and completes a new session and its first
+// refresh token as CreateSession documents.
+func prepareSession(sess *models.Session, tok *models.RefreshToken) error {
+	if sess.UserID == "" || sess.ExpiresAt.IsZero() || tok.TokenHash == "" || tok.ExpiresAt.IsZero() {
+		return errors.New("store: create session: user id, token hash and expiries are required")
+	}
+	if sess.ID == "" {
+		sess.ID = uuid.NewString()
+	}
+	if tok.ID == "" {
+		tok.ID = uuid.NewString()
+	}
+	if tok.SessionID == "" {
+		tok.SessionID = sess.ID
+	}
+	if tok.UserID == "" {
+		tok.UserID = sess.UserID
+	}
+	if tok.SessionID != sess.ID || tok.UserID != sess.UserID {
+		return errors.New("store: create session: token belongs to another session or user")
+	}
+	if sess.CreatedAt.IsZero() {
+		sess.CreatedAt = time.Now()
+	}
+	if sess.LastUsedAt.IsZero() {
+		sess.LastUsedAt = sess.CreatedAt
+	}
+	normalizeSession(sess)
+	sess.UserAgent = clip(sess.UserAgent, maxUserAgent)
+	sess.IP = clip(sess.IP, maxIP)
+	if tok.CreatedAt.IsZero() {
+		tok.CreatedAt = sess.CreatedAt
+	}
+	normalizeToken(tok)
+	return nil
 }
