@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -102,19 +101,7 @@ func TestParallelRefreshOneWinner(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					p := a.login("carol", "correct horse battery")
 					const n = 20
-					results := make([]gqlResponse, n)
-					var wg sync.WaitGroup
-					start := make(chan struct{})
-					for i := range n {
-						wg.Add(1)
-						go func() {
-							defer wg.Done()
-							<-start
-							results[i] = envs[i%len(envs)].refresh(p.RefreshToken)
-						}()
-					}
-					close(start)
-					wg.Wait()
+					results := refreshConcurrently(envs, p.RefreshToken, n)
 					wins := 0
 					for _, r := range results {
 						if len(r.Errors) == 0 {

@@ -242,3 +242,22 @@ func replicaPair(t *testing.T, kind string, mutate ...func(*config)) (a, b *test
 	c := newClock()
 	return newTestEnv(t, st, c, mutate...), newTestEnv(t, st2, c, mutate...)
 }
+
+// refreshConcurrently presents one refresh token n times at once, spread
+// over envs (replicas), and returns every answer.
+func refreshConcurrently(envs []*testEnv, token string, n int) []gqlResponse {
+	results := make([]gqlResponse, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i] = envs[i%len(envs)].refresh(token)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return results
+}

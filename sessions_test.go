@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -449,19 +448,7 @@ func TestReuseGrace(t *testing.T) {
 			t.Run("parallel refreshes of one token all get the same successor", func(t *testing.T) {
 				p0 := a.login("alice", pw)
 				const n = 10
-				results := make([]gqlResponse, n)
-				var wg sync.WaitGroup
-				start := make(chan struct{})
-				for i := range n {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						<-start
-						results[i] = []*testEnv{a, b}[i%2].refresh(p0.RefreshToken)
-					}()
-				}
-				close(start)
-				wg.Wait()
+				results := refreshConcurrently([]*testEnv{a, b}, p0.RefreshToken, n)
 				seen := map[string]bool{}
 				for _, r := range results {
 					mustOK(t, r)
