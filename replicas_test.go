@@ -101,3 +101,48 @@ func awaitRefused(t *testing.T, events <-chan store.IdentityEvent, userID string
 		}
 	}
 }
+
+// TestRoleChangeReachesOtherReplicas: an admin demoted through one replica
+// loses admin fields on that replica at once and on the other as soon as it
+// hears of the change, although both had the admin's identity cached.
+func TestRoleChangeReachesOtherReplicas(t *testing.T) {
+	const usersQuery = `{ users(first: 1) { totalCount } }`
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			dsn, st := storetest.OpenDSN(t, kind)
+			events := make(chan store.IdentityEvent, 1000)
+			st.SetIdentityObserver(func(ev store.IdentityEvent) {
+				if ev.Kind == store.EventInvalidated {
+					events <- ev
+				}
+			})
+			st2, err := store.Open(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st2.Close() })
+			storetest.Listening(t, st2)
+			c := newClock()
+			a, b := newTestEnv(t, st, c), newTestEnv(t, st2, c)
+
+			a.createUser("keeper", "correct horse battery", models.RoleAdmin) // the last-admin guard needs another
+			u := a.createUser("demoted", "correct horse battery", models.RoleAdmin)
+			authz := bearer(a.login("demoted", "correct horse battery").AccessToken)
+			mustOK(t, a.do(authz, usersQuery, nil)) // cached on a
+			mustOK(t, b.do(authz, usersQuery, nil)) // cached on b
+
+			if _, err := st2.SetUserRole(ctx, u.ID, models.RoleUser, c.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if code, _ := b.do(authz, usersQuery, nil).code(); code != "FORBIDDEN" {
+				t.Fatalf("the replica that demoted still serves admin fields (code %q)", code)
+			}
+			awaitRefused(t, events, u.ID, func() bool {
+				code, _ := a.do(authz, usersQuery, nil).code()
+				return code == "FORBIDDEN"
+			})
+			mustOK(t, a.do(authz, meQuery, nil)) // still logged in, as a USER
+		})
+	}
+}
