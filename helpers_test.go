@@ -239,6 +239,7 @@ func replicaPair(t *testing.T, kind string, mutate ...func(*config)) (a, b *test
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st2.Close() })
+	storetest.Listening(t, st2) // on Postgres, b hears a's changes from the start
 	c := newClock()
 	return newTestEnv(t, st, c, mutate...), newTestEnv(t, st2, c, mutate...)
 }

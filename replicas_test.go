@@ -41,21 +41,8 @@ func TestChangesReachOtherReplicas(t *testing.T) {
 	}
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
-			dsn, st := storetest.OpenDSN(t, kind)
-			events := make(chan store.IdentityEvent, 1000)
-			st.SetIdentityObserver(func(ev store.IdentityEvent) {
-				if ev.Kind == store.EventInvalidated {
-					events <- ev
-				}
-			})
-			st2, err := store.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st2.Close() })
-			storetest.Listening(t, st2)
-			c := newClock()
-			a, b := newTestEnv(t, st, c), newTestEnv(t, st2, c)
+			a, b := replicaPair(t, kind)
+			events := invalidations(a.app.store)
 
 			for i, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
@@ -65,7 +52,7 @@ func TestChangesReachOtherReplicas(t *testing.T) {
 					mustOK(t, a.do(authz, meQuery, nil)) // cached on a
 					mustOK(t, b.do(authz, meQuery, nil)) // cached on b
 
-					tc.change(t, st2, u, sessionOf(t, p.AccessToken))
+					tc.change(t, b.app.store, u, sessionOf(t, p.AccessToken))
 					wantError(t, b.do(authz, meQuery, nil), "UNAUTHENTICATED", tc.reason)
 					// a refuses once it has applied an invalidation of this
 					// user or session; earlier ones (the login's own) are
@@ -110,21 +97,8 @@ func TestRoleChangeReachesOtherReplicas(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			dsn, st := storetest.OpenDSN(t, kind)
-			events := make(chan store.IdentityEvent, 1000)
-			st.SetIdentityObserver(func(ev store.IdentityEvent) {
-				if ev.Kind == store.EventInvalidated {
-					events <- ev
-				}
-			})
-			st2, err := store.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st2.Close() })
-			storetest.Listening(t, st2)
-			c := newClock()
-			a, b := newTestEnv(t, st, c), newTestEnv(t, st2, c)
+			a, b := replicaPair(t, kind)
+			events := invalidations(a.app.store)
 
 			a.createUser("keeper", "correct horse battery", models.RoleAdmin) // the last-admin guard needs another
 			u := a.createUser("demoted", "correct horse battery", models.RoleAdmin)
@@ -132,7 +106,7 @@ func TestRoleChangeReachesOtherReplicas(t *testing.T) {
 			mustOK(t, a.do(authz, usersQuery, nil)) // cached on a
 			mustOK(t, b.do(authz, usersQuery, nil)) // cached on b
 
-			if _, err := st2.SetUserRole(ctx, u.ID, models.RoleUser, c.Now()); err != nil {
+			if _, err := b.app.store.SetUserRole(ctx, u.ID, models.RoleUser, b.clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 			if code, _ := b.do(authz, usersQuery, nil).code(); code != "FORBIDDEN" {
@@ -145,4 +119,16 @@ func TestRoleChangeReachesOtherReplicas(t *testing.T) {
 			mustOK(t, a.do(authz, meQuery, nil)) // still logged in, as a USER
 		})
 	}
+}
+
+// invalidations returns the identity-cache invalidations st applies from
+// now on, for a test to wait on.
+func invalidations(st *store.Store) <-chan store.IdentityEvent {
+	events := make(chan store.IdentityEvent, 1000)
+	st.SetIdentityObserver(func(ev store.IdentityEvent) {
+		if ev.Kind == store.EventInvalidated {
+			events <- ev
+		}
+	})
+	return events
 }

@@ -16,10 +16,6 @@ type NewUser struct {
 	Role     models.Role
 }
 
-// MinPasswordLen is the default shortest password accepted for a new
-// account; Options.MinPasswordLen overrides it.
-const MinPasswordLen = DefaultMinPassLen
-
 // CreateUser validates nu with the same rules as Register (all violations
 // are returned, joined, each a BAD_USER_INPUT error naming its field),
 // hashes its password and stores the account. It is how administrators
