@@ -208,6 +208,8 @@ type row struct {
 	// login c=1 only: the raw hash timed between the logins, and the mean
 	// login.
 	hashP50, hashMean, mean time.Duration
+	// paced runs only: the requests a second offered
+	offered float64
 }
 
 func rowOf(scenario, db string, s *stats, rss int64) row {
@@ -238,19 +240,47 @@ func newBenchClient(ctx context.Context, cfg config, srv *server) (*client, erro
 }
 
 // meScenario runs only me against srv.
-func meScenario(ctx context.Context, cfg config, srv *server) (row, error) {
+func meScenario(ctx context.Context, cfg config, srv *server) ([]row, error) {
 	c, err := newBenchClient(ctx, cfg, srv)
 	if err != nil {
-		return row{}, err
+		return nil, err
 	}
 	return c.meRow(ctx, cfg, srv)
 }
 
-func (c *client) meRow(ctx context.Context, cfg config, srv *server) (row, error) {
+func (c *client) meRow(ctx context.Context, cfg config, srv *server) ([]row, error) {
 	progress("%s: me, %d connections, %s (%s)", srv.db, cfg.conns, cfg.duration, cfg.gen)
 	r, err := c.meLoad(ctx, cfg, srv)
+	if err != nil {
+		return nil, err
+	}
 	r.scenario = fmt.Sprintf("me c=%d", cfg.conns)
-	return r, err
+	rows := []row{r}
+	if cfg.gen != "wrk" || cfg.baseRPS <= 0 {
+		return rows, nil
+	}
+	// The same load offered at the target's rate: latency at 30 % of the
+	// baseline's requests per second, rather than at saturation, where a
+	// closed loop of 64 connections makes p50 = 64 / throughput by Little's
+	// law and p99 mostly measures queueing.
+	rate := meTargetShare * cfg.baseRPS
+	progress("%s: me, %d connections, %.0f requests a second (%s)", srv.db, cfg.conns, rate, cfg.gen)
+	p, err := wrkScenario(ctx, cfg, srv, c.tokenFile(cfg, srv), rate)
+	if err != nil {
+		return nil, err
+	}
+	p.scenario, p.offered = fmt.Sprintf("me c=%d at %.0f%% of the baseline rate", cfg.conns, 100*meTargetShare), rate
+	return append(rows, p), nil
+}
+
+// meTargetShare is the share of the baseline's requests per second me must
+// reach (issue 6).
+const meTargetShare = 0.30
+
+// tokenFile is where the access tokens of c's sessions are kept for wrk,
+// one per line.
+func (c *client) tokenFile(cfg config, srv *server) string {
+	return filepath.Join(cfg.work, srv.db+"-tokens.txt")
 }
 
 // scenarios runs every scenario against one server.
@@ -261,53 +291,62 @@ func scenarios(ctx context.Context, cfg config, srv *server) ([]row, error) {
 	}
 	db := srv.db
 	var rows []row
-	r, err := c.meRow(ctx, cfg, srv)
-	if err != nil {
-		return nil, err
+	if cfg.want("me") {
+		rs, err := c.meRow(ctx, cfg, srv)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, rs...)
 	}
-	rows = append(rows, r)
-	if cfg.meOnly {
+
+	if cfg.want("login1") {
+		progress("%s: login, concurrency 1, %d logins interleaved with %d raw hashes", db, cfg.loginCount, cfg.loginCount)
+		rows = append(rows, loginSerial(ctx, cfg, c, srv))
+	}
+
+	if cfg.want("login32") {
+		progress("%s: login, concurrency 32, %s", db, cfg.duration)
+		s, rss := measured(srv, func() *stats {
+			return load(ctx, 32, cfg.duration, 0, func(ctx context.Context, w int) outcome {
+				var p pairResponse
+				return post(ctx, c.http, c.url, loginBody(w), "", &p)
+			})
+		})
+		r := rowOf("login c=32", db, s, rss)
+		r.note = fmt.Sprintf("%d TOO_MANY_REQUESTS", s.counts[busy])
+		rows = append(rows, r)
+	}
+
+	if cfg.want("refresh") {
+		progress("%s: refresh chains, 32 clients, %s", db, cfg.duration)
+		s, rss := measured(srv, func() *stats {
+			return load(ctx, 32, cfg.duration, 0, func(ctx context.Context, w int) outcome { return c.refresh(ctx, w) })
+		})
+		rows = append(rows, rowOf("refresh chains c=32", db, s, rss))
+	}
+
+	if cfg.want("mix") {
+		progress("%s: mix 90%% me / 9%% refresh / 1%% login, %d clients, %s", db, cfg.conns, cfg.duration)
+		s, rss := measured(srv, func() *stats {
+			return load(ctx, min(cfg.conns, seededUsers), cfg.duration, 0, func(ctx context.Context, w int) outcome {
+				switch n := mrand.IntN(100); {
+				case n < 90:
+					return c.me(ctx, w)
+				case n < 99:
+					return c.refresh(ctx, w)
+				default:
+					return c.login(ctx, w)
+				}
+			})
+		})
+		r := rowOf("mix 90/9/1", db, s, rss)
+		r.note = fmt.Sprintf("%d TOO_MANY_REQUESTS", s.counts[busy])
+		rows = append(rows, r)
+	}
+
+	if !cfg.want("flood") {
 		return rows, nil
 	}
-
-	progress("%s: login, concurrency 1, %d logins interleaved with %d raw hashes", db, cfg.loginCount, cfg.loginCount)
-	r = loginSerial(ctx, cfg, c, srv)
-	rows = append(rows, r)
-
-	progress("%s: login, concurrency 32, %s", db, cfg.duration)
-	s, rss := measured(srv, func() *stats {
-		return load(ctx, 32, cfg.duration, 0, func(ctx context.Context, w int) outcome {
-			var p pairResponse
-			return post(ctx, c.http, c.url, loginBody(w), "", &p)
-		})
-	})
-	r = rowOf("login c=32", db, s, rss)
-	r.note = fmt.Sprintf("%d TOO_MANY_REQUESTS", s.counts[busy])
-	rows = append(rows, r)
-
-	progress("%s: refresh chains, 32 clients, %s", db, cfg.duration)
-	s, rss = measured(srv, func() *stats {
-		return load(ctx, 32, cfg.duration, 0, func(ctx context.Context, w int) outcome { return c.refresh(ctx, w) })
-	})
-	rows = append(rows, rowOf("refresh chains c=32", db, s, rss))
-
-	progress("%s: mix 90%% me / 9%% refresh / 1%% login, %d clients, %s", db, cfg.conns, cfg.duration)
-	s, rss = measured(srv, func() *stats {
-		return load(ctx, min(cfg.conns, seededUsers), cfg.duration, 0, func(ctx context.Context, w int) outcome {
-			switch n := mrand.IntN(100); {
-			case n < 90:
-				return c.me(ctx, w)
-			case n < 99:
-				return c.refresh(ctx, w)
-			default:
-				return c.login(ctx, w)
-			}
-		})
-	})
-	r = rowOf("mix 90/9/1", db, s, rss)
-	r.note = fmt.Sprintf("%d TOO_MANY_REQUESTS", s.counts[busy])
-	rows = append(rows, r)
-
 	progress("%s: flood of %d concurrent logins beside a me reader", db, cfg.flood)
 	rows = append(rows, flood(ctx, cfg, c, srv)...)
 	return rows, nil
@@ -319,6 +358,7 @@ func scenarios(ctx context.Context, cfg config, srv *server) ([]row, error) {
 // machine, and the row reports the p50 and mean of each.
 func loginSerial(ctx context.Context, cfg config, c *client, srv *server) row {
 	srv.resetPeakRSS()
+	faults0, faultErr := srv.minorFaults()
 	hashes := make([]time.Duration, 0, cfg.loginCount)
 	s := &stats{}
 	var spent time.Duration
@@ -342,6 +382,9 @@ func loginSerial(ctx context.Context, cfg config, c *client, srv *server) row {
 	r.hashP50, r.hashMean, r.mean = hashes[len(hashes)/2], mean(hashes), mean(s.lats)
 	r.note = fmt.Sprintf("p50 %.2f × hash p50 %s; mean %.2f × hash mean %s (%d each, interleaved)",
 		float64(r.p50)/float64(r.hashP50), ms(r.hashP50), float64(r.mean)/float64(r.hashMean), ms(r.hashMean), len(hashes))
+	if faults1, err := srv.minorFaults(); err == nil && faultErr == nil && len(s.lats) > 0 {
+		r.note += fmt.Sprintf("; %d page faults a login", (faults1-faults0)/int64(len(s.lats)))
+	}
 	return r
 }
 
@@ -418,12 +461,12 @@ func (c *client) meLoad(ctx context.Context, cfg config, srv *server) (row, erro
 	for _, s := range c.sessions {
 		toks.WriteString(s.access + "\n")
 	}
-	file := filepath.Join(cfg.work, srv.db+"-tokens.txt")
+	file := c.tokenFile(cfg, srv)
 	if err := os.WriteFile(file, []byte(toks.String()), 0o600); err != nil {
 		return row{}, err
 	}
 	if cfg.profile == "" || srv.pprof == "" {
-		return wrkScenario(ctx, cfg, srv, file)
+		return wrkScenario(ctx, cfg, srv, file, 0)
 	}
 	// Profile the CPU over the measured run (less a second at each end),
 	// then save the cumulative allocations.
@@ -436,7 +479,7 @@ func (c *client) meLoad(ctx context.Context, cfg config, srv *server) (row, erro
 		time.Sleep(time.Second + 500*time.Millisecond) // the warm-up, then half a second
 		cpu <- srv.saveProfile(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), filepath.Join(cfg.profile, srv.db+"-me.cpu.pprof"))
 	}()
-	r, err := wrkScenario(ctx, cfg, srv, file)
+	r, err := wrkScenario(ctx, cfg, srv, file, 0)
 	if err != nil {
 		return row{}, err
 	}
@@ -452,20 +495,31 @@ func (c *client) meLoad(ctx context.Context, cfg config, srv *server) (row, erro
 
 // wrkScenario warms up for a second, then drives POST /query with meBody
 // for cfg.duration under wrk.
-func wrkScenario(ctx context.Context, cfg config, srv *server, tokenFile string) (row, error) {
-	if _, err := runWrk(ctx, cfg.wrk, cfg.work, srv.url, meBody, tokenFile, cfg.conns, time.Second); err != nil {
+//
+// With rate > 0 the measured run offers that many requests a second instead
+// of as many as the server answers. The row's note gives the server's CPU
+// time per request (user and system, from /proc), a figure far less moved
+// by the rest of the machine than requests per second.
+func wrkScenario(ctx context.Context, cfg config, srv *server, tokenFile string, rate float64) (row, error) {
+	if _, err := runWrk(ctx, cfg.wrk, cfg.work, srv.url, meBody, tokenFile, cfg.conns, time.Second, 0); err != nil {
 		return row{}, err
 	}
 	srv.resetPeakRSS()
-	res, err := runWrk(ctx, cfg.wrk, cfg.work, srv.url, meBody, tokenFile, cfg.conns, cfg.duration)
+	cpu0, cpuErr := srv.cpuTime()
+	res, err := runWrk(ctx, cfg.wrk, cfg.work, srv.url, meBody, tokenFile, cfg.conns, cfg.duration, rate)
 	if err != nil {
 		return row{}, err
 	}
-	rss, err := srv.peakRSS()
-	if err != nil {
-		progress("peak RSS: %v", err)
+	cpu1, err := srv.cpuTime()
+	rss, rssErr := srv.peakRSS()
+	if rssErr != nil {
+		progress("peak RSS: %v", rssErr)
 	}
-	return wrkRow("", srv.db, res, rss), nil
+	r := wrkRow("", srv.db, res, rss)
+	if err == nil && cpuErr == nil && res.requests > 0 {
+		r.note += fmt.Sprintf("; server CPU %.1f µs a request", float64(cpu1-cpu0)/float64(time.Microsecond)/float64(res.requests))
+	}
+	return r, nil
 }
 
 // runBaseline measures the bare handler in its own process.
@@ -480,7 +534,7 @@ func runBaseline(ctx context.Context, cfg config) (row, error) {
 	}
 	defer srv.stop()
 	if cfg.gen == "wrk" {
-		return wrkScenario(ctx, cfg, srv, "")
+		return wrkScenario(ctx, cfg, srv, "", 0)
 	}
 	c := newClient(cfg.conns)
 	one := func(ctx context.Context, w int) outcome { return post(ctx, c, srv.url, meBody, "", nil) }

@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -46,13 +47,21 @@ type config struct {
 	loginCount  int    // logins at concurrency 1
 	hashSamples int    // raw argon2id hashes timed
 	serverEnv   []string
-	gen         string // "wrk" or "go": the generator of the baseline and me
-	wrk         string // wrk's path when gen is "wrk"
-	work        string // the run's temporary folder
-	meOnly      bool   // only the baseline and me (profiling iterations)
-	profile     string // folder for pprof profiles of the me scenario; "" = none
-	before      string // another checkout whose me is measured in the same run; "" = none
+	gen         string          // "wrk" or "go": the generator of the baseline and me
+	wrk         string          // wrk's path when gen is "wrk"
+	work        string          // the run's temporary folder
+	meOnly      bool            // only the baseline and me (profiling iterations)
+	baseRPS     float64         // the baseline's requests a second, once measured
+	only        map[string]bool // scenarios to run (see scenarioNames); nil = all
+	profile     string          // folder for pprof profiles of the me scenario; "" = none
+	before      string          // another checkout whose me is measured in the same run; "" = none
 }
+
+// scenarioNames are the values -only takes, in the order a run measures them.
+var scenarioNames = []string{"me", "login1", "login32", "refresh", "mix", "flood"}
+
+// want reports whether the run measures scenario name.
+func (c config) want(name string) bool { return c.only == nil || c.only[name] }
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "-serve-baseline" {
@@ -70,6 +79,8 @@ func main() {
 	flag.BoolVar(&cfg.meOnly, "me-only", false, "run only the hash timing, the baseline and me")
 	flag.StringVar(&cfg.profile, "profile", "", "save CPU and allocation profiles of the server under the me load into this folder (starts Ironclad with PPROF_ADDR)")
 	flag.StringVar(&cfg.before, "before", "", "module root of another Ironclad checkout (e.g. a git worktree of main): its me is measured too, in the same run, as \"before\"")
+	var only string
+	flag.StringVar(&only, "only", "", "comma-separated scenarios to run: "+strings.Join(scenarioNames, ", ")+" (default all)")
 	flag.StringVar(&cfg.gen, "gen", "wrk", "load generator of the baseline and me scenarios: wrk, or go (the built-in client)")
 	flag.Func("env", "KEY=VALUE added to the server's environment (repeatable), e.g. -env IDENTITY_CACHE_TTL=0", func(v string) error {
 		if !strings.Contains(v, "=") {
@@ -80,6 +91,19 @@ func main() {
 	})
 	flag.Parse()
 	cfg.dbs = strings.Split(dbs, ",")
+	if cfg.meOnly {
+		only = "me"
+	}
+	if only != "" {
+		cfg.only = map[string]bool{}
+		for _, name := range strings.Split(only, ",") {
+			if !slices.Contains(scenarioNames, name) {
+				fmt.Fprintf(os.Stderr, "bench: -only %q: want some of %s\n", name, strings.Join(scenarioNames, ", "))
+				os.Exit(2)
+			}
+			cfg.only[name] = true
+		}
+	}
 	if cfg.gen != "wrk" && cfg.gen != "go" {
 		fmt.Fprintf(os.Stderr, "bench: -gen %q: want wrk or go\n", cfg.gen)
 		os.Exit(2)
@@ -131,6 +155,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	base.scenario, base.db = fmt.Sprintf("baseline POST /query c=%d", cfg.conns), "-"
 	rows = append(rows, base)
+	cfg.baseRPS = base.rps
 
 	var binBefore string
 	if cfg.before != "" {
@@ -153,13 +178,15 @@ func run(ctx context.Context, cfg config) error {
 			if err != nil {
 				return fmt.Errorf("-before: %w", err)
 			}
-			r, err := meScenario(ctx, bcfg, srv)
+			rs, err := meScenario(ctx, bcfg, srv)
 			srv.stop()
 			if err != nil {
 				return fmt.Errorf("-before: %w", err)
 			}
-			r.scenario += " (before)"
-			rows = append(rows, r)
+			for _, r := range rs {
+				r.scenario += " (before)"
+				rows = append(rows, r)
+			}
 		}
 		srv, err := startDB(ctx, cfg, bin, work, db)
 		if err != nil {

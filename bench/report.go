@@ -52,9 +52,15 @@ func printTable(w io.Writer, cfg config, rows []row, baseRPS float64) {
 		switch {
 		case strings.HasSuffix(r.scenario, "(before)"):
 			continue // for comparison only
+		case strings.HasPrefix(r.scenario, "me c=") && r.offered > 0:
+			// The latency target: at 30 % of the baseline's rate, with the
+			// rate actually served (1 % slack for wrk's pacing).
+			check(r.rps >= 0.99*r.offered, "%s: me served %.1f%% of the baseline's rate as offered (%.1f%%)", r.db, 100*r.rps/baseRPS, 100*r.offered/baseRPS)
+			check(r.p99 < 20*time.Millisecond, "%s: me p99 %s at %.0f%% of the baseline's rate (< 20 ms)", r.db, ms(r.p99), 100*r.offered/baseRPS)
+			check(r.rss < 100<<20, "%s: me peak RSS %.0f MiB at that rate (< 100 MiB)", r.db, float64(r.rss)/(1<<20))
 		case strings.HasPrefix(r.scenario, "me c="):
-			check(r.rps >= 0.30*baseRPS, "%s: me at %.1f%% of the baseline (≥ 30%%)", r.db, 100*r.rps/baseRPS)
-			check(r.p99 < 20*time.Millisecond, "%s: me p99 %s (< 20 ms)", r.db, ms(r.p99))
+			check(r.rps >= meTargetShare*baseRPS, "%s: me at %.1f%% of the baseline (≥ 30%%)", r.db, 100*r.rps/baseRPS)
+			fmt.Fprintf(w, "  info  %s: me p99 %s at saturation (all %d connections as fast as answered)\n", r.db, ms(r.p99), cfg.conns)
 			check(r.rss < 100<<20, "%s: me peak RSS %.0f MiB (< 100 MiB)", r.db, float64(r.rss)/(1<<20))
 		case r.scenario == "login c=1":
 			check(float64(r.p50) <= 1.15*float64(r.hashP50), "%s: login p50 %.2f × the raw hash p50 timed between the logins (≤ 1.15); mean %.2f ×", r.db,

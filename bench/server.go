@@ -276,6 +276,53 @@ func (s *server) peakRSS() (int64, error) {
 	return 0, errors.New("no VmHWM in /proc status")
 }
 
+// cpuTime reads the CPU time the server has used so far, user and system
+// (fields 14 and 15 of /proc/<pid>/stat, in the kernel's 100 Hz ticks).
+func (s *server) cpuTime() (time.Duration, error) {
+	f, err := s.statFields()
+	if err != nil {
+		return 0, err
+	}
+	var ticks int64
+	for _, v := range f[11:13] { // utime, stime
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
+// statFields returns the fields of /proc/<pid>/stat after the command name
+// (field 3 onwards), which may itself hold spaces.
+func (s *server) statFields() ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return nil, errors.New("short /proc stat")
+	}
+	return f, nil
+}
+
+// minorFaults reads the server's count of minor page faults (the tenth
+// field of /proc/<pid>/stat): each is a page the kernel had to map, e.g.
+// memory the Go runtime returned to the OS and touched again.
+func (s *server) minorFaults() (int64, error) {
+	f, err := s.statFields()
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(f[7], 10, 64) // minflt: field 10 overall
+}
+
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -28,12 +28,41 @@ const wrkThreads = 2
 // a pool of seeded tokens (one request per token in turn, so 64 connections
 // spread over 64 sessions). A response counts as an error unless it is HTTP
 // 200 without a GraphQL "errors" member; done prints machine-readable lines.
+//
+// With WRK_INTERVAL_US set, each thread paces its requests to one every
+// that many microseconds (a fixed offered rate, as wrk2 does): delay() keeps
+// a per-thread schedule on the monotonic clock (LuaJIT's ffi) and holds each
+// connection's next request until its slot. A server that falls behind
+// shows as a lower achieved rate, not as a hidden queue in the client.
 const wrkScript = `
 local body = os.getenv("WRK_BODY")
 local tokfile = os.getenv("WRK_TOKENS")
+local interval = tonumber(os.getenv("WRK_INTERVAL_US") or "")
 local threads = {}
 local reqs, n, i = {}, 0, 0
 errors = 0
+
+if interval and interval > 0 then
+  local ffi = require("ffi")
+  ffi.cdef[[
+    typedef struct { long tv_sec; long tv_nsec; } wrk_timespec;
+    int clock_gettime(int clk, wrk_timespec *tp);
+  ]]
+  local ts = ffi.new("wrk_timespec")
+  local function now_us()
+    ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+    return tonumber(ts.tv_sec) * 1e6 + tonumber(ts.tv_nsec) / 1e3
+  end
+  local nextslot = nil
+  function delay()
+    local t = now_us()
+    if nextslot == nil then nextslot = t end
+    nextslot = nextslot + interval
+    local d = (nextslot - t) / 1e3
+    if d < 0 then return 0 end
+    return d
+  end
+end
 
 function setup(thread)
   table.insert(threads, thread)
@@ -122,8 +151,9 @@ func findWrk(ctx context.Context) (string, error) {
 }
 
 // runWrk drives POST /query at url with body for d over conns connections,
-// with the tokens in tokenFile (one per line; none when empty).
-func runWrk(ctx context.Context, wrkBin, work, url string, body []byte, tokenFile string, conns int, d time.Duration) (wrkResult, error) {
+// with the tokens in tokenFile (one per line; none when empty), as fast as
+// the server answers or, when rate > 0, at rate requests a second.
+func runWrk(ctx context.Context, wrkBin, work, url string, body []byte, tokenFile string, conns int, d time.Duration, rate float64) (wrkResult, error) {
 	script := filepath.Join(work, "query.lua")
 	if err := os.WriteFile(script, []byte(wrkScript), 0o600); err != nil {
 		return wrkResult{}, err
@@ -132,6 +162,9 @@ func runWrk(ctx context.Context, wrkBin, work, url string, body []byte, tokenFil
 	cmd := exec.CommandContext(ctx, wrkBin, "-t"+strconv.Itoa(wrkThreads), "-c"+strconv.Itoa(conns),
 		"-d"+strconv.Itoa(secs)+"s", "--timeout", "10s", "--latency", "-s", script, url)
 	cmd.Env = append(os.Environ(), "WRK_BODY="+string(body), "WRK_TOKENS="+tokenFile)
+	if rate > 0 {
+		cmd.Env = append(cmd.Env, fmt.Sprintf("WRK_INTERVAL_US=%.1f", wrkThreads*1e6/rate))
+	}
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
