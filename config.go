@@ -56,6 +56,8 @@ type config struct {
 	CookieSecure       bool     // mark that cookie Secure (HTTPS only)
 	// PprofAddr, when set, serves net/http/pprof on this loopback address.
 	PprofAddr string
+	// GC is the garbage collector's tuning (gc.go).
+	GC gcSettings
 }
 
 // loadConfig reads and validates the configuration. It is pure apart from
@@ -147,6 +149,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.HashConcurrency = n
 	}
+	c.GC = defaultGC(c, getenv)
 	playground, err := parseBool(getenv("PLAYGROUND"), !c.Production)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("PLAYGROUND: %w", err))

@@ -10,10 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ironclad-auth/ironclad/auth"
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
 	"github.com/ironclad-auth/ironclad/store/storetest"
@@ -221,9 +224,18 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST /query = %d", resp.StatusCode)
 	}
+	// With neither GOGC nor GOMEMLIMIT in its environment, serve runs with
+	// Ironclad's collector settings (gc.go) and puts the runtime's back.
+	wantLimit := int64(gcBaseLimit + 2*runtime.GOMAXPROCS(0)*int(auth.DefaultParams.Memory)<<10)
+	if l := debug.SetMemoryLimit(-1); l != wantLimit {
+		t.Errorf("memory limit while serving = %d, want %d", l, wantLimit)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run() after cancel = %v, want nil", err)
+	}
+	if l := debug.SetMemoryLimit(-1); l == wantLimit {
+		t.Errorf("memory limit after run() = %d, want the runtime's own back", l)
 	}
 	pw.Close()
 }

@@ -203,6 +203,7 @@ const tokenLeeway = 30 * time.Second
 
 // serve runs the HTTP server until ctx ends, then drains in-flight requests.
 func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) error {
+	defer cfg.GC.apply()()
 	a, err := open(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -233,7 +234,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	if a.redis != nil {
 		limiter = "redis"
 	}
-	log.Info("ironclad listening", "addr", ln.Addr().String(), "database", a.store.Dialect(), "production", cfg.Production, "login_limiter", limiter)
+	log.Info("ironclad listening", "addr", ln.Addr().String(), "database", a.store.Dialect(), "production", cfg.Production, "login_limiter", limiter, "gc", cfg.GC)
 	if cfg.Playground {
 		fmt.Fprintf(stdout, "\nIronclad is running. Playground: %s/  GraphQL endpoint: %s/query\n", url, url)
 	}

@@ -64,6 +64,16 @@ func NewHandler(r *Resolver, opts Options) http.Handler {
 	return requireTransport(withAuthStatus(srv))
 }
 
+// isJSON reports whether a Content-Type names a JSON body gqlgen's POST
+// transport takes. The usual exact header skips the MIME parser.
+func isJSON(contentType string) bool {
+	if contentType == "application/json" {
+		return true
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "application/json" || mt == graphQLResponseJSON
+}
+
 // requireTransport answers requests no transport accepts (another method, a
 // POST that is not JSON) with a typed GraphQL error, as every other error
 // is, instead of gqlgen's bare "transport not supported".
@@ -73,7 +83,7 @@ func requireTransport(next http.Handler) http.Handler {
 		switch r.Method {
 		case http.MethodGet, http.MethodOptions:
 		case http.MethodPost:
-			if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" && mt != graphQLResponseJSON {
+			if !isJSON(r.Header.Get("Content-Type")) {
 				status, msg = http.StatusUnsupportedMediaType, "POST a JSON body with Content-Type: application/json"
 			}
 		default:

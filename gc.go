@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+)
+
+// The Go runtime's garbage collector is tuned for a service whose requests
+// allocate many small, short-lived objects (gqlgen's executor: about 200 a
+// me request) over a small live heap (under 10 MiB): with the runtime's
+// GOGC=100 it collects every few megabytes, about fifty times a second under
+// load, and the collector took a fifth of the CPU of an authenticated
+// request (BENCHMARKS.md). Ironclad therefore runs with GOGC=400 unless the
+// operator sets GOGC or GOMEMLIMIT, with a soft memory limit so the larger
+// heap goal can never reach the argon2id pool's peak times five:
+//
+//	limit = 128 MiB + 2 × HASH_CONCURRENCY × the hash's memory
+//
+// (204 MiB with the defaults on 2 cores). The limit is soft: above it the
+// collector runs more often, it never refuses memory.
+
+// defaultGCPercent is Ironclad's GOGC when the operator sets neither GOGC
+// nor GOMEMLIMIT.
+const defaultGCPercent = 400
+
+// gcBaseLimit is the soft memory limit before the hashing pool's share.
+const gcBaseLimit = 128 << 20
+
+// gcSettings are the runtime settings serve applies; zero values leave the
+// runtime as the environment made it.
+type gcSettings struct {
+	Percent     int   // debug.SetGCPercent; 0 = unchanged
+	MemoryLimit int64 // debug.SetMemoryLimit, in bytes; 0 = unchanged
+}
+
+// defaultGC returns Ironclad's collector settings for cfg, or none when the
+// operator tuned the runtime through GOGC or GOMEMLIMIT (read by the runtime
+// itself, so getenv only tells whether they are set).
+func defaultGC(cfg config, getenv func(string) string) gcSettings {
+	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
+		return gcSettings{}
+	}
+	slots := cfg.HashConcurrency
+	if slots <= 0 {
+		slots = runtime.GOMAXPROCS(0) // the Hasher's own default
+	}
+	return gcSettings{
+		Percent:     defaultGCPercent,
+		MemoryLimit: gcBaseLimit + 2*int64(slots)*int64(cfg.HashParams.Memory)<<10,
+	}
+}
+
+// String is how the startup log line shows s.
+func (s gcSettings) String() string {
+	if s == (gcSettings{}) {
+		return "GOGC/GOMEMLIMIT from the environment"
+	}
+	return fmt.Sprintf("GOGC=%d GOMEMLIMIT=%dMiB", s.Percent, s.MemoryLimit>>20)
+}
+
+// apply sets s on the runtime and returns a function restoring what was
+// there before (tests run servers inside one process).
+func (s gcSettings) apply() (restore func()) {
+	if s == (gcSettings{}) {
+		return func() {}
+	}
+	percent := debug.SetGCPercent(s.Percent)
+	limit := debug.SetMemoryLimit(s.MemoryLimit)
+	return func() {
+		debug.SetGCPercent(percent)
+		debug.SetMemoryLimit(limit)
+	}
+}
