@@ -12,12 +12,13 @@ import (
 // GOGC=100 it collects every few megabytes, about fifty times a second under
 // load, and the collector took a fifth of the CPU of an authenticated
 // request (BENCHMARKS.md). Ironclad therefore runs with GOGC=400 unless the
-// operator sets GOGC or GOMEMLIMIT, with a soft memory limit so the larger
-// heap goal can never reach the argon2id pool's peak times five:
+// operator sets GOGC or GOMEMLIMIT, under a soft memory limit: while the
+// argon2id pool holds its hashes (19 MiB each), the heap is collected at
+// that limit rather than at five times the live heap.
 //
-//	limit = 128 MiB + 2 × HASH_CONCURRENCY × the hash's memory
+//	limit = 64 MiB + 2 × HASH_CONCURRENCY × the hash's memory
 //
-// (204 MiB with the defaults on 2 cores). The limit is soft: above it the
+// (140 MiB with the defaults on 2 cores). The limit is soft: above it the
 // collector runs more often, it never refuses memory.
 
 // defaultGCPercent is Ironclad's GOGC when the operator sets neither GOGC
@@ -25,7 +26,7 @@ import (
 const defaultGCPercent = 400
 
 // gcBaseLimit is the soft memory limit before the hashing pool's share.
-const gcBaseLimit = 128 << 20
+const gcBaseLimit = 64 << 20
 
 // gcSettings are the runtime settings serve applies; zero values leave the
 // runtime as the environment made it.

@@ -58,7 +58,7 @@ func NewHandler(r *Resolver, opts Options) http.Handler {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
+	srv.Use(newComplexityLimit(opts.ComplexityLimit))
 	srv.Use(oneCredentialField{})
 	srv.Use(authStatus{})
 	return requireTransport(withAuthStatus(srv))
