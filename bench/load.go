@@ -259,17 +259,17 @@ func (c *client) meRow(ctx context.Context, cfg config, srv *server) ([]row, err
 	if cfg.gen != "wrk" || cfg.baseRPS <= 0 {
 		return rows, nil
 	}
-	// The same load offered at the target's rate: latency at 30 % of the
-	// baseline's requests per second, rather than at saturation, where a
+	// The same load offered at the target's rate: latency at 30 % (by
+	// default) of the baseline's requests per second, rather than at saturation, where a
 	// closed loop of 64 connections makes p50 = 64 / throughput by Little's
 	// law and p99 mostly measures queueing.
-	rate := meTargetShare * cfg.baseRPS
+	rate := cfg.pacedShare * cfg.baseRPS
 	progress("%s: me, %d connections, %.0f requests a second (%s)", srv.db, cfg.conns, rate, cfg.gen)
-	p, err := wrkScenario(ctx, cfg, srv, c.tokenFile(cfg, srv), rate)
+	p, err := wrkProfiled(ctx, cfg, srv, c.tokenFile(cfg, srv), rate, "me-paced")
 	if err != nil {
 		return nil, err
 	}
-	p.scenario, p.offered = fmt.Sprintf("me c=%d at %.0f%% of the baseline rate", cfg.conns, 100*meTargetShare), rate
+	p.scenario, p.offered = fmt.Sprintf("me c=%d at %.0f%% of the baseline rate", cfg.conns, 100*cfg.pacedShare), rate
 	return append(rows, p), nil
 }
 
@@ -465,11 +465,16 @@ func (c *client) meLoad(ctx context.Context, cfg config, srv *server) (row, erro
 	if err := os.WriteFile(file, []byte(toks.String()), 0o600); err != nil {
 		return row{}, err
 	}
+	return wrkProfiled(ctx, cfg, srv, file, 0, "me")
+}
+
+// wrkProfiled is wrkScenario, and with -profile it also saves the server's
+// CPU profile over the measured run (less a second at each end) as
+// <db>-<name>.cpu.pprof, then its cumulative allocations.
+func wrkProfiled(ctx context.Context, cfg config, srv *server, tokenFile string, rate float64, name string) (row, error) {
 	if cfg.profile == "" || srv.pprof == "" {
-		return wrkScenario(ctx, cfg, srv, file, 0)
+		return wrkScenario(ctx, cfg, srv, tokenFile, rate)
 	}
-	// Profile the CPU over the measured run (less a second at each end),
-	// then save the cumulative allocations.
 	if err := os.MkdirAll(cfg.profile, 0o755); err != nil {
 		return row{}, err
 	}
@@ -477,19 +482,19 @@ func (c *client) meLoad(ctx context.Context, cfg config, srv *server) (row, erro
 	cpu := make(chan error, 1)
 	go func() {
 		time.Sleep(time.Second + 500*time.Millisecond) // the warm-up, then half a second
-		cpu <- srv.saveProfile(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), filepath.Join(cfg.profile, srv.db+"-me.cpu.pprof"))
+		cpu <- srv.saveProfile(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), filepath.Join(cfg.profile, srv.db+"-"+name+".cpu.pprof"))
 	}()
-	r, err := wrkScenario(ctx, cfg, srv, file, 0)
+	r, err := wrkScenario(ctx, cfg, srv, tokenFile, rate)
 	if err != nil {
 		return row{}, err
 	}
 	if err := <-cpu; err != nil {
 		return row{}, fmt.Errorf("cpu profile: %w", err)
 	}
-	if err := srv.saveProfile(ctx, "/debug/pprof/allocs", filepath.Join(cfg.profile, srv.db+"-me.allocs.pprof")); err != nil {
+	if err := srv.saveProfile(ctx, "/debug/pprof/allocs", filepath.Join(cfg.profile, srv.db+"-"+name+".allocs.pprof")); err != nil {
 		return row{}, fmt.Errorf("allocation profile: %w", err)
 	}
-	progress("%s: profiles saved in %s", srv.db, cfg.profile)
+	progress("%s: profiles of %s saved in %s", srv.db, name, cfg.profile)
 	return r, nil
 }
 
@@ -522,25 +527,39 @@ func wrkScenario(ctx context.Context, cfg config, srv *server, tokenFile string,
 	return r, nil
 }
 
-// runBaseline measures the bare handler in its own process.
-func runBaseline(ctx context.Context, cfg config) (row, error) {
+// runBaseline measures the bare handler in its own process: as fast as it
+// answers, then (with wrk) at cfg.pacedShare of that rate, the latency me's
+// paced run is compared with.
+func runBaseline(ctx context.Context, cfg config) ([]row, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return row{}, err
+		return nil, err
 	}
 	srv, err := start(ctx, self, "baseline", nil, "-serve-baseline")
 	if err != nil {
-		return row{}, err
+		return nil, err
 	}
 	defer srv.stop()
 	if cfg.gen == "wrk" {
-		return wrkScenario(ctx, cfg, srv, "", 0)
+		r, err := wrkScenario(ctx, cfg, srv, "", 0)
+		if err != nil {
+			return nil, err
+		}
+		r.scenario, r.db = fmt.Sprintf("baseline POST /query c=%d", cfg.conns), "-"
+		rate := cfg.pacedShare * r.rps
+		progress("baseline: %d connections, %.0f requests a second (wrk)", cfg.conns, rate)
+		p, err := wrkScenario(ctx, cfg, srv, "", rate)
+		if err != nil {
+			return nil, err
+		}
+		p.scenario, p.db, p.offered = fmt.Sprintf("baseline c=%d at %.0f%% of its rate", cfg.conns, 100*cfg.pacedShare), "-", rate
+		return []row{r, p}, nil
 	}
 	c := newClient(cfg.conns)
 	one := func(ctx context.Context, w int) outcome { return post(ctx, c, srv.url, meBody, "", nil) }
 	load(ctx, cfg.conns, time.Second, 0, one) // warm up
 	s, rss := measured(srv, func() *stats { return load(ctx, cfg.conns, cfg.duration, 0, one) })
-	return rowOf("", "", s, rss), nil
+	return []row{rowOf(fmt.Sprintf("baseline POST /query c=%d", cfg.conns), "-", s, rss)}, nil
 }
 
 // rawHash times argon2id with auth.DefaultParams, one hash at a time, and

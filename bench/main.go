@@ -52,6 +52,7 @@ type config struct {
 	work        string          // the run's temporary folder
 	meOnly      bool            // only the baseline and me (profiling iterations)
 	baseRPS     float64         // the baseline's requests a second, once measured
+	pacedShare  float64         // share of the baseline's rate the paced runs offer
 	only        map[string]bool // scenarios to run (see scenarioNames); nil = all
 	profile     string          // folder for pprof profiles of the me scenario; "" = none
 	before      string          // another checkout whose me is measured in the same run; "" = none
@@ -81,6 +82,7 @@ func main() {
 	flag.StringVar(&cfg.before, "before", "", "module root of another Ironclad checkout (e.g. a git worktree of main): its me is measured too, in the same run, as \"before\"")
 	var only string
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run: "+strings.Join(scenarioNames, ", ")+" (default all)")
+	flag.Float64Var(&cfg.pacedShare, "paced", meTargetShare, "share of the baseline's requests a second offered in the paced runs of the baseline and me (wrk)")
 	flag.StringVar(&cfg.gen, "gen", "wrk", "load generator of the baseline and me scenarios: wrk, or go (the built-in client)")
 	flag.Func("env", "KEY=VALUE added to the server's environment (repeatable), e.g. -env IDENTITY_CACHE_TTL=0", func(v string) error {
 		if !strings.Contains(v, "=") {
@@ -91,6 +93,10 @@ func main() {
 	})
 	flag.Parse()
 	cfg.dbs = strings.Split(dbs, ",")
+	if cfg.pacedShare <= 0 || cfg.pacedShare > 1 {
+		fmt.Fprintf(os.Stderr, "bench: -paced %v: want a share above 0 and at most 1\n", cfg.pacedShare)
+		os.Exit(2)
+	}
 	if cfg.meOnly {
 		only = "me"
 	}
@@ -149,12 +155,12 @@ func run(ctx context.Context, cfg config) error {
 	rows = append(rows, row{scenario: "argon2id hash (DefaultParams)", db: "-", p50: hash, note: "raw hash time, one at a time"})
 
 	progress("baseline: bare net/http handler, %d connections (%s)", cfg.conns, cfg.gen)
-	base, err := runBaseline(ctx, cfg)
+	bases, err := runBaseline(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	base.scenario, base.db = fmt.Sprintf("baseline POST /query c=%d", cfg.conns), "-"
-	rows = append(rows, base)
+	base := bases[0]
+	rows = append(rows, bases...)
 	cfg.baseRPS = base.rps
 
 	var binBefore string
