@@ -182,6 +182,10 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 				t.Errorf("logs lack the %s event", event)
 			}
 		}
+		// One access line a request: method, path, status and duration only.
+		if !strings.Contains(logs, `"msg":"request","method":"POST","path":"/query","status":200,"duration":`) {
+			t.Errorf("logs lack the access line of a request:\n%s", logs)
+		}
 	})
 }
 

@@ -376,11 +376,21 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		ctx := r.Context()
+		if !log.Enabled(ctx, slog.LevelInfo) {
+			return
+		}
+		// Straight to the handler, as Logger.LogAttrs would go, minus the
+		// caller's program counter it walks the stack for: no handler here
+		// records the source, and this line is written once a request.
+		end := time.Now()
+		line := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+		line.AddAttrs(
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", end.Sub(start)),
 		)
+		_ = log.Handler().Handle(ctx, line)
 	})
 }

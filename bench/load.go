@@ -562,6 +562,33 @@ func runBaseline(ctx context.Context, cfg config) ([]row, error) {
 	return []row{rowOf(fmt.Sprintf("baseline POST /query c=%d", cfg.conns), "-", s, rss)}, nil
 }
 
+// runGraphQLFloor measures serveGraphQLFloor in its own process, with
+// Ironclad's collector settings (gc.go), as fast as it answers and at the
+// paced share of the baseline's rate.
+func runGraphQLFloor(ctx context.Context, cfg config) ([]row, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	srv, err := start(ctx, self, "floor", []string{"GOGC=400"}, "-serve-graphql-floor")
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	r, err := wrkScenario(ctx, cfg, srv, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	r.scenario, r.db = fmt.Sprintf("GraphQL floor c=%d (constant user, no auth)", cfg.conns), "-"
+	rate := cfg.pacedShare * cfg.baseRPS
+	p, err := wrkScenario(ctx, cfg, srv, "", rate)
+	if err != nil {
+		return nil, err
+	}
+	p.scenario, p.db, p.offered = fmt.Sprintf("GraphQL floor c=%d at %.0f%% of the baseline rate", cfg.conns, 100*cfg.pacedShare), "-", rate
+	return []row{r, p}, nil
+}
+
 // rawHash times argon2id with auth.DefaultParams, one hash at a time, and
 // returns the median.
 func rawHash(samples int) time.Duration {

@@ -69,6 +69,10 @@ func main() {
 		serveBaseline(os.Getenv("ADDR"))
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "-serve-graphql-floor" {
+		serveGraphQLFloor(os.Getenv("ADDR"))
+		return
+	}
 	var cfg config
 	var dbs string
 	flag.BoolVar(&cfg.quick, "quick", false, "CI-sized run: short scenarios, fewer samples")
@@ -162,6 +166,14 @@ func run(ctx context.Context, cfg config) error {
 	base := bases[0]
 	rows = append(rows, bases...)
 	cfg.baseRPS = base.rps
+	if cfg.want("me") && cfg.gen == "wrk" {
+		progress("GraphQL floor: Ironclad's GraphQL layer with a constant user, %d connections (wrk)", cfg.conns)
+		floor, err := runGraphQLFloor(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, floor...)
+	}
 
 	var binBefore string
 	if cfg.before != "" {

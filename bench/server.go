@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/graph"
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
 )
@@ -321,6 +323,31 @@ func (s *server) minorFaults() (int64, error) {
 		return 0, err
 	}
 	return strconv.ParseInt(f[7], 10, 64) // minflt: field 10 overall
+}
+
+// serveGraphQLFloor is Ironclad's GraphQL layer alone, run as a separate
+// process like the baseline: the same schema, handler and extensions
+// (graph.NewHandler), with every request carrying one constant, active user
+// — no token check, no identity cache, no database, no access log. Its me
+// is the most an authenticated me could reach on this GraphQL stack.
+func serveGraphQLFloor(addr string) {
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	viewer := auth.Viewer{
+		User:      &models.User{ID: "7f9c2ba4-e88f-4b1a-9f4e-0c1d2e3f4a5b", Username: "bench000", Role: models.RoleUser, Active: true, CreatedAt: created},
+		SessionID: "00000000-0000-4000-8000-000000000000",
+		Scopes:    models.RoleScopes(models.RoleUser),
+	}
+	gql := graph.NewHandler(&graph.Resolver{Log: slog.New(slog.DiscardHandler)}, graph.Options{})
+	mux := http.NewServeMux()
+	mux.Handle("POST /query", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gql.ServeHTTP(w, r.WithContext(auth.WithViewer(r.Context(), viewer)))
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		fmt.Fprintln(os.Stderr, "graphql floor:", err)
+		os.Exit(1)
+	}
 }
 
 func freePort() (int, error) {
