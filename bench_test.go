@@ -161,10 +161,17 @@ func BenchmarkMe(b *testing.B) {
 // BenchmarkLogin measures login with the production argon2id parameters:
 // it should cost one hash (compare auth's BenchmarkHashDefaultParams) plus
 // a few milliseconds of database work at most.
-func BenchmarkLogin(b *testing.B) {
+func BenchmarkLogin(b *testing.B) { benchmarkLogin(b, auth.DefaultParams) }
+
+// BenchmarkLoginOverhead is login with a trivial argon2id cost: everything a
+// login does beside its hash (limiter, user lookup, the session write,
+// token signing, GraphQL and HTTP), to set against BenchmarkLogin.
+func BenchmarkLoginOverhead(b *testing.B) { benchmarkLogin(b, fastHash) }
+
+func benchmarkLogin(b *testing.B, params auth.Params) {
 	for _, kind := range storetest.Kinds() {
 		b.Run(kind, func(b *testing.B) {
-			e := newBenchEnv(b, kind, auth.DefaultParams)
+			e := newBenchEnv(b, kind, params)
 			e.login("alice", "correct horse battery")
 			body, _ := json.Marshal(map[string]any{"query": loginMutation, "variables": map[string]any{"u": "alice", "p": "correct horse battery"}})
 			rp := replay{body: body}
