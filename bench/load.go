@@ -522,7 +522,8 @@ func wrkScenario(ctx context.Context, cfg config, srv *server, tokenFile string,
 	}
 	r := wrkRow("", srv.db, res, rss)
 	if err == nil && cpuErr == nil && res.requests > 0 {
-		r.note += fmt.Sprintf("; server CPU %.1f µs a request", float64(cpu1-cpu0)/float64(time.Microsecond)/float64(res.requests))
+		r.note += fmt.Sprintf("; server CPU %.1f µs a request (wrk: %.1f µs)", float64(cpu1-cpu0)/float64(time.Microsecond)/float64(res.requests),
+			float64(res.cpu)/float64(time.Microsecond)/float64(res.requests))
 	}
 	return r, nil
 }

@@ -120,7 +120,8 @@ type wrkResult struct {
 	p50, p99     time.Duration
 	bad          int // non-200 or a GraphQL error
 	non2xx       int
-	socketErrors int // connect, read, write and timeout errors
+	socketErrors int           // connect, read, write and timeout errors
+	cpu          time.Duration // wrk's own CPU time, user and system
 }
 
 func (r wrkResult) errors() int { return r.bad + r.socketErrors }
@@ -170,7 +171,9 @@ func runWrk(ctx context.Context, wrkBin, work, url string, body []byte, tokenFil
 	if err := cmd.Run(); err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	return parseWrk(out.String())
+	r, err := parseWrk(out.String())
+	r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return r, err
 }
 
 // parseWrk reads the "WRK name value" lines of the script's done.
