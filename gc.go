@@ -16,9 +16,9 @@ import (
 // argon2id pool holds its hashes (19 MiB each), the heap is collected at
 // that limit rather than at five times the live heap.
 //
-//	limit = 64 MiB + 2 × HASH_CONCURRENCY × the hash's memory
+//	limit = 64 MiB + HASH_CONCURRENCY × the hash's memory
 //
-// (140 MiB with the defaults on 2 cores). The limit is soft: above it the
+// (102 MiB with the defaults on 2 cores). The limit is soft: above it the
 // collector runs more often, it never refuses memory.
 
 // defaultGCPercent is Ironclad's GOGC when the operator sets neither GOGC
@@ -48,7 +48,7 @@ func defaultGC(cfg config, getenv func(string) string) gcSettings {
 	}
 	return gcSettings{
 		Percent:     defaultGCPercent,
-		MemoryLimit: gcBaseLimit + 2*int64(slots)*int64(cfg.HashParams.Memory)<<10,
+		MemoryLimit: gcBaseLimit + int64(slots)*int64(cfg.HashParams.Memory)<<10,
 	}
 }
 

@@ -13,7 +13,7 @@ func TestDefaultGC(t *testing.T) {
 	getenv := func(k string) string { return env[k] }
 
 	got := defaultGC(cfg, getenv)
-	want := gcSettings{Percent: 400, MemoryLimit: 64<<20 + 2*3*19<<20}
+	want := gcSettings{Percent: 400, MemoryLimit: 64<<20 + 3*19<<20}
 	if got != want {
 		t.Fatalf("defaultGC = %+v, want %+v", got, want)
 	}

@@ -230,7 +230,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	}
 	// With neither GOGC nor GOMEMLIMIT in its environment, serve runs with
 	// Ironclad's collector settings (gc.go) and puts the runtime's back.
-	wantLimit := int64(gcBaseLimit + 2*runtime.GOMAXPROCS(0)*int(auth.DefaultParams.Memory)<<10)
+	wantLimit := int64(gcBaseLimit + runtime.GOMAXPROCS(0)*int(auth.DefaultParams.Memory)<<10)
 	if l := debug.SetMemoryLimit(-1); l != wantLimit {
 		t.Errorf("memory limit while serving = %d, want %d", l, wantLimit)
 	}
