@@ -17,7 +17,7 @@ import (
 // clients send the same few queries again and again (walking the operation
 // was about 3 % of an authenticated request's CPU). Operations with
 // variables are walked every time, since a variable may change a field's
-// cost.
+// cost, and queries over maxCachedQuery are not remembered either.
 type complexityLimit struct {
 	limit int
 	es    graphql.ExecutableSchema
@@ -30,7 +30,7 @@ var _ interface {
 } = (*complexityLimit)(nil)
 
 func newComplexityLimit(limit int) *complexityLimit {
-	return &complexityLimit{limit: limit, known: lru.New[int](1000)}
+	return &complexityLimit{limit: limit, known: lru.New[int](cacheEntries)}
 }
 
 func (*complexityLimit) ExtensionName() string { return "ComplexityLimit" }
@@ -47,7 +47,7 @@ func (c *complexityLimit) MutateOperationContext(ctx context.Context, oc *graphq
 	}
 	n, cached := 0, false
 	key := ""
-	if len(op.VariableDefinitions) == 0 {
+	if len(op.VariableDefinitions) == 0 && len(oc.RawQuery) <= maxCachedQuery {
 		key = oc.OperationName + "\x00" + oc.RawQuery
 		n, cached = c.known.Get(ctx, key)
 	}
