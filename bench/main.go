@@ -50,7 +50,6 @@ type config struct {
 	gen         string          // "wrk" or "go": the generator of the baseline and me
 	wrk         string          // wrk's path when gen is "wrk"
 	work        string          // the run's temporary folder
-	meOnly      bool            // only the baseline and me (profiling iterations)
 	baseRPS     float64         // the baseline's requests a second, once measured
 	pacedShare  float64         // share of the baseline's rate the paced runs offer
 	only        map[string]bool // scenarios to run (see scenarioNames); nil = all
@@ -81,7 +80,7 @@ func main() {
 	flag.StringVar(&cfg.src, "src", ".", "Ironclad's module root (built with go build)")
 	flag.IntVar(&cfg.conns, "c", 64, "connections for the me and baseline scenarios")
 	flag.IntVar(&cfg.flood, "flood", 500, "concurrent logins in the flood scenario")
-	flag.BoolVar(&cfg.meOnly, "me-only", false, "run only the hash timing, the baseline and me")
+	meOnly := flag.Bool("me-only", false, "run only the hash timing, the baseline and me (-only me)")
 	flag.StringVar(&cfg.profile, "profile", "", "save CPU and allocation profiles of the server under the me load into this folder (starts Ironclad with PPROF_ADDR)")
 	flag.StringVar(&cfg.before, "before", "", "module root of another Ironclad checkout (e.g. a git worktree of main): its me is measured too, in the same run, as \"before\"")
 	var only string
@@ -101,7 +100,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: -paced %v: want a share above 0 and at most 1\n", cfg.pacedShare)
 		os.Exit(2)
 	}
-	if cfg.meOnly {
+	if *meOnly {
 		only = "me"
 	}
 	if only != "" {
