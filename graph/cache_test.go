@@ -1,13 +1,10 @@
 package graph
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -51,15 +48,7 @@ func postAPQ(t *testing.T, h http.Handler, query, hash string) response {
 	if query != "" {
 		params["query"] = query
 	}
-	body, _ := json.Marshal(params)
-	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	var r response
-	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
-		t.Fatalf("decode %s: %v", rec.Body, err)
-	}
+	_, _, r := postParams(t, h, params)
 	return r
 }
 

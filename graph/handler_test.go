@@ -22,7 +22,13 @@ type response struct {
 
 func post(t *testing.T, h http.Handler, query string) (int, string, response) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"query": query})
+	return postParams(t, h, map[string]string{"query": query})
+}
+
+// postParams POSTs params as the JSON body of a GraphQL request.
+func postParams(t *testing.T, h http.Handler, params any) (int, string, response) {
+	t.Helper()
+	body, _ := json.Marshal(params)
 	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
