@@ -532,61 +532,63 @@ func wrkScenario(ctx context.Context, cfg config, srv *server, tokenFile string,
 // answers, then (with wrk) at cfg.pacedShare of that rate, the latency me's
 // paced run is compared with.
 func runBaseline(ctx context.Context, cfg config) ([]row, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	srv, err := start(ctx, self, "baseline", nil, "-serve-baseline")
+	srv, err := startSelf(ctx, "baseline", nil, "-serve-baseline")
 	if err != nil {
 		return nil, err
 	}
 	defer srv.stop()
+	name := fmt.Sprintf("baseline POST /query c=%d", cfg.conns)
 	if cfg.gen == "wrk" {
-		r, err := wrkScenario(ctx, cfg, srv, "", 0)
-		if err != nil {
-			return nil, err
-		}
-		r.scenario, r.db = fmt.Sprintf("baseline POST /query c=%d", cfg.conns), "-"
-		rate := cfg.pacedShare * r.rps
-		progress("baseline: %d connections, %.0f requests a second (wrk)", cfg.conns, rate)
-		p, err := wrkScenario(ctx, cfg, srv, "", rate)
-		if err != nil {
-			return nil, err
-		}
-		p.scenario, p.db, p.offered = fmt.Sprintf("baseline c=%d at %.0f%% of its rate", cfg.conns, 100*cfg.pacedShare), "-", rate
-		return []row{r, p}, nil
+		return wrkPair(ctx, cfg, srv, name, fmt.Sprintf("baseline c=%d at %.0f%% of its rate", cfg.conns, 100*cfg.pacedShare), 0)
 	}
 	c := newClient(cfg.conns)
 	one := func(ctx context.Context, w int) outcome { return post(ctx, c, srv.url, meBody, "", nil) }
 	load(ctx, cfg.conns, time.Second, 0, one) // warm up
 	s, rss := measured(srv, func() *stats { return load(ctx, cfg.conns, cfg.duration, 0, one) })
-	return []row{rowOf(fmt.Sprintf("baseline POST /query c=%d", cfg.conns), "-", s, rss)}, nil
+	return []row{rowOf(name, "-", s, rss)}, nil
 }
 
-// runGraphQLFloor measures serveGraphQLFloor in its own process, with
-// Ironclad's collector settings (gc.go), as fast as it answers and at the
-// paced share of the baseline's rate.
+// runGraphQLFloor measures serveGraphQLFloor in its own process, as fast as
+// it answers and at the paced share of the baseline's rate, at GOGC=400 as
+// Ironclad runs (gc.go's defaultGCPercent; keep the two in step).
 func runGraphQLFloor(ctx context.Context, cfg config) ([]row, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	srv, err := start(ctx, self, "floor", []string{"GOGC=400"}, "-serve-graphql-floor")
+	srv, err := startSelf(ctx, "floor", []string{"GOGC=400"}, "-serve-graphql-floor")
 	if err != nil {
 		return nil, err
 	}
 	defer srv.stop()
+	return wrkPair(ctx, cfg, srv, fmt.Sprintf("GraphQL floor c=%d (constant user, no auth)", cfg.conns),
+		fmt.Sprintf("GraphQL floor c=%d at %.0f%% of the baseline rate", cfg.conns, 100*cfg.pacedShare), cfg.pacedShare*cfg.baseRPS)
+}
+
+// startSelf starts this harness's own binary as a reference server (with
+// -serve-baseline or -serve-graphql-floor).
+func startSelf(ctx context.Context, name string, env []string, mode string) (*server, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return start(ctx, self, name, env, mode)
+}
+
+// wrkPair measures a reference server with wrk as fast as it answers, then
+// offered rate requests a second (0: cfg.pacedShare of the rate just
+// measured), as two rows named saturated and paced.
+func wrkPair(ctx context.Context, cfg config, srv *server, saturated, paced string, rate float64) ([]row, error) {
 	r, err := wrkScenario(ctx, cfg, srv, "", 0)
 	if err != nil {
 		return nil, err
 	}
-	r.scenario, r.db = fmt.Sprintf("GraphQL floor c=%d (constant user, no auth)", cfg.conns), "-"
-	rate := cfg.pacedShare * cfg.baseRPS
+	r.scenario, r.db = saturated, "-"
+	if rate <= 0 {
+		rate = cfg.pacedShare * r.rps
+	}
+	progress("%s: %d connections, %.0f requests a second (wrk)", srv.db, cfg.conns, rate)
 	p, err := wrkScenario(ctx, cfg, srv, "", rate)
 	if err != nil {
 		return nil, err
 	}
-	p.scenario, p.db, p.offered = fmt.Sprintf("GraphQL floor c=%d at %.0f%% of the baseline rate", cfg.conns, 100*cfg.pacedShare), "-", rate
+	p.scenario, p.db, p.offered = paced, "-", rate
 	return []row{r, p}, nil
 }
 

@@ -296,13 +296,22 @@ func (s *server) cpuTime() (time.Duration, error) {
 	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
 
-// statFields returns the fields of /proc/<pid>/stat after the command name
-// (field 3 onwards), which may itself hold spaces.
+// statFields returns the fields of /proc/<pid>/stat from the third on
+// (parseStat).
 func (s *server) statFields() ([]string, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
 	if err != nil {
 		return nil, err
 	}
+	return parseStat(b)
+}
+
+// parseStat splits a /proc/<pid>/stat line into its fields after the
+// command name, so that f[0] is field 3 (state), f[7] field 10 (minflt) and
+// f[11], f[12] fields 14 and 15 (utime, stime). The name, in parentheses,
+// may itself hold spaces and parentheses: the fields start after the last
+// ')'.
+func parseStat(b []byte) ([]string, error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return nil, errors.New("malformed /proc stat")
@@ -338,16 +347,9 @@ func serveGraphQLFloor(addr string) {
 		Scopes:    models.RoleScopes(models.RoleUser),
 	}
 	gql := graph.NewHandler(&graph.Resolver{Log: slog.New(slog.DiscardHandler)}, graph.Options{})
-	mux := http.NewServeMux()
-	mux.Handle("POST /query", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveQuery(addr, "graphql floor", func(w http.ResponseWriter, r *http.Request) {
 		gql.ServeHTTP(w, r.WithContext(auth.WithViewer(r.Context(), viewer)))
-	}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	if err := srv.ListenAndServe(); err != nil {
-		fmt.Fprintln(os.Stderr, "graphql floor:", err)
-		os.Exit(1)
-	}
+	})
 }
 
 func freePort() (int, error) {
@@ -363,16 +365,23 @@ func freePort() (int, error) {
 // Ironclad: a bare handler answering POST /query with a fixed JSON body.
 func serveBaseline(addr string) {
 	body := []byte(`{"data":{"me":{"id":"7f9c2ba4-e88f-4b1a-9f4e-0c1d2e3f4a5b","username":"bench000","email":null,"role":"USER","createdAt":"2026-01-02T03:04:05Z","lastLoginAt":null}}}`)
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /query", func(w http.ResponseWriter, r *http.Request) {
+	serveQuery(addr, "baseline", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
 	})
+}
+
+// serveQuery serves query at POST /query and a health check at GET
+// /healthz on addr until the process is stopped: the shape of the
+// reference processes the harness starts from its own binary.
+func serveQuery(addr, name string, query http.HandlerFunc) {
+	mux := http.NewServeMux()
+	mux.Handle("POST /query", query)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	if err := srv.ListenAndServe(); err != nil {
-		fmt.Fprintln(os.Stderr, "baseline:", err)
+		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
 }
