@@ -32,11 +32,11 @@ func (e *testEnv) session(username string, role models.Role) actor {
 // pat creates a personal access token for a with scopes, through the API.
 func (e *testEnv) pat(a actor, scopes ...models.Scope) actor {
 	e.t.Helper()
-	r := e.do(a.header, `mutation($s: [Scope!]!) { createAccessToken(name: "ci", scopes: $s) { token accessToken { id } } }`,
+	r := e.do(a.header, `mutation($s: [Scope!]!) { createPersonalAccessToken(name: "ci", scopes: $s) { token personalAccessToken { id } } }`,
 		map[string]any{"s": scopes})
 	mustOK(e.t, r)
 	var out struct{ Token string }
-	decode(e.t, r, "createAccessToken", &out)
+	decode(e.t, r, "createPersonalAccessToken", &out)
 	return actor{name: fmt.Sprintf("%s token %v", a.name, scopes), header: bearer(out.Token), user: a.user}
 }
 

@@ -17,9 +17,9 @@ const (
 	updateProfileMut   = `mutation($id: ID!, $in: ProfileInput!) { updateProfile(id: $id, input: $in) { id email displayName } }`
 	setRoleMut         = `mutation($id: ID!, $role: Role!) { setRole(id: $id, role: $role) { id role } }`
 	setActiveMut       = `mutation($id: ID!, $active: Boolean!) { setActive(id: $id, active: $active) { id } }`
-	createTokenMut     = `mutation { createAccessToken(name: "x", scopes: [PROFILE_READ]) { token } }`
-	accessTokensQuery  = `{ accessTokens { id name scopes createdAt lastUsedAt expiresAt } }`
-	revokeTokenMut     = `mutation($id: ID!) { revokeAccessToken(id: $id) }`
+	createTokenMut     = `mutation { createPersonalAccessToken(name: "x", scopes: [PROFILE_READ]) { token } }`
+	personalTokensQuery  = `{ personalAccessTokens { id name scopes createdAt lastUsedAt expiresAt } }`
+	revokeTokenMut     = `mutation($id: ID!) { revokePersonalAccessToken(id: $id) }`
 	meWithDisplayQuery = `{ me { id email displayName } }`
 )
 
@@ -135,19 +135,19 @@ func TestPolicy(t *testing.T) {
 				{adminAll, "FORBIDDEN", "session_required", nil},
 				{admin, "", "", ok},
 			}},
-			{"createAccessToken", createTokenMut, nil, []step{
+			{"createPersonalAccessToken", createTokenMut, nil, []step{
 				{anon, "UNAUTHENTICATED", "missing_token", nil},
 				{userRead, "FORBIDDEN", "session_required", nil},
 				{adminAll, "FORBIDDEN", "session_required", nil},
 				{user, "", "", ok},
 			}},
-			{"accessTokens", accessTokensQuery, nil, []step{
+			{"personalAccessTokens", personalTokensQuery, nil, []step{
 				{anon, "UNAUTHENTICATED", "missing_token", nil},
 				{userRead, "FORBIDDEN", "session_required", nil},
 				{adminAll, "FORBIDDEN", "session_required", nil},
 				{user, "", "", ok},
 			}},
-			{"revokeAccessToken", revokeTokenMut, func() map[string]any { return map[string]any{"id": "x"} }, []step{
+			{"revokePersonalAccessToken", revokeTokenMut, func() map[string]any { return map[string]any{"id": "x"} }, []step{
 				{anon, "UNAUTHENTICATED", "missing_token", nil},
 				{userRead, "FORBIDDEN", "session_required", nil},
 				{adminAll, "FORBIDDEN", "session_required", nil},
@@ -296,19 +296,19 @@ func TestLastAdminGuardUnderRace(t *testing.T) {
 	}
 }
 
-func TestAccessTokenList(t *testing.T) {
+func TestPersonalTokenList(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		e := newTestEnv(t, st, nil)
 		user := e.session("uma", models.RoleUser)
 		other := e.session("otto", models.RoleUser)
 
-		r := e.do(user.header, `mutation { createAccessToken(name: " deploy bot ", scopes: [PROFILE_WRITE, PROFILE_READ, PROFILE_READ], expiresIn: 3600) { token accessToken { id name scopes createdAt lastUsedAt expiresAt } } }`, nil)
+		r := e.do(user.header, `mutation { createPersonalAccessToken(name: " deploy bot ", scopes: [PROFILE_WRITE, PROFILE_READ, PROFILE_READ], expiresIn: 3600) { token personalAccessToken { id name scopes createdAt lastUsedAt expiresAt } } }`, nil)
 		mustOK(t, r)
 		var created struct {
 			Token       string
-			AccessToken json.RawMessage
+			PersonalAccessToken json.RawMessage
 		}
-		decode(t, r, "createAccessToken", &created)
+		decode(t, r, "createPersonalAccessToken", &created)
 		if len(created.Token) != 47 || created.Token[:4] != "icl_" {
 			t.Fatalf("token = %q, want icl_ and 43 base64url characters", created.Token)
 		}
@@ -319,7 +319,7 @@ func TestAccessTokenList(t *testing.T) {
 			LastUsedAt *string
 			ExpiresAt  *string
 		}
-		if err := json.Unmarshal(created.AccessToken, &tok); err != nil {
+		if err := json.Unmarshal(created.PersonalAccessToken, &tok); err != nil {
 			t.Fatal(err)
 		}
 		if strings.Contains(e.logs.String(), created.Token) || strings.Contains(e.logs.String(), created.Token[4:]) {
@@ -329,25 +329,25 @@ func TestAccessTokenList(t *testing.T) {
 			t.Fatalf("accessToken = %+v", tok)
 		}
 
-		r = e.do(user.header, accessTokensQuery, nil)
+		r = e.do(user.header, personalTokensQuery, nil)
 		mustOK(t, r)
-		if want := `"id":"` + tok.ID + `"`; !strings.Contains(string(r.Data["accessTokens"]), want) || strings.Contains(r.Body, created.Token) || strings.Contains(r.Body, "icl_") {
-			t.Fatalf("accessTokens = %s, want the token's record without the token", r.Data["accessTokens"])
+		if want := `"id":"` + tok.ID + `"`; !strings.Contains(string(r.Data["personalAccessTokens"]), want) || strings.Contains(r.Body, created.Token) || strings.Contains(r.Body, "icl_") {
+			t.Fatalf("personalAccessTokens = %s, want the token's record without the token", r.Data["personalAccessTokens"])
 		}
-		mustOK(t, e.do(other.header, accessTokensQuery, nil))
-		if r := e.do(other.header, accessTokensQuery, nil); string(r.Data["accessTokens"]) != "[]" {
-			t.Fatalf("another user's accessTokens = %s, want []", r.Data["accessTokens"])
+		mustOK(t, e.do(other.header, personalTokensQuery, nil))
+		if r := e.do(other.header, personalTokensQuery, nil); string(r.Data["personalAccessTokens"]) != "[]" {
+			t.Fatalf("another user's personalAccessTokens = %s, want []", r.Data["personalAccessTokens"])
 		}
 
 		bad := []struct {
 			name, query, field string
 			code               string
 		}{
-			{"no name", `mutation { createAccessToken(name: " ", scopes: [PROFILE_READ]) { token } }`, "name", "BAD_USER_INPUT"},
-			{"no scopes", `mutation { createAccessToken(name: "x", scopes: []) { token } }`, "scopes", "BAD_USER_INPUT"},
-			{"expiresIn too short", `mutation { createAccessToken(name: "x", scopes: [PROFILE_READ], expiresIn: 59) { token } }`, "expiresIn", "BAD_USER_INPUT"},
-			{"expiresIn too long", `mutation { createAccessToken(name: "x", scopes: [PROFILE_READ], expiresIn: 40000000) { token } }`, "expiresIn", "BAD_USER_INPUT"},
-			{"a scope the role lacks", `mutation { createAccessToken(name: "x", scopes: [USERS_READ]) { token } }`, "", "FORBIDDEN"},
+			{"no name", `mutation { createPersonalAccessToken(name: " ", scopes: [PROFILE_READ]) { token } }`, "name", "BAD_USER_INPUT"},
+			{"no scopes", `mutation { createPersonalAccessToken(name: "x", scopes: []) { token } }`, "scopes", "BAD_USER_INPUT"},
+			{"expiresIn too short", `mutation { createPersonalAccessToken(name: "x", scopes: [PROFILE_READ], expiresIn: 59) { token } }`, "expiresIn", "BAD_USER_INPUT"},
+			{"expiresIn too long", `mutation { createPersonalAccessToken(name: "x", scopes: [PROFILE_READ], expiresIn: 40000000) { token } }`, "expiresIn", "BAD_USER_INPUT"},
+			{"a scope the role lacks", `mutation { createPersonalAccessToken(name: "x", scopes: [USERS_READ]) { token } }`, "", "FORBIDDEN"},
 		}
 		for _, tt := range bad {
 			t.Run(tt.name, func(t *testing.T) {
@@ -364,7 +364,7 @@ func TestAccessTokenList(t *testing.T) {
 		revoke := func(a actor) string {
 			r := e.do(a.header, revokeTokenMut, map[string]any{"id": tok.ID})
 			mustOK(t, r)
-			return string(r.Data["revokeAccessToken"])
+			return string(r.Data["revokePersonalAccessToken"])
 		}
 		if got := revoke(other); got != "false" {
 			t.Fatalf("revoke by another user = %s, want false", got)
@@ -376,8 +376,8 @@ func TestAccessTokenList(t *testing.T) {
 		if got := revoke(user); got != "false" {
 			t.Fatalf("second revoke = %s, want false", got)
 		}
-		if r := e.do(user.header, accessTokensQuery, nil); string(r.Data["accessTokens"]) != "[]" {
-			t.Fatalf("accessTokens after revoke = %s, want []", r.Data["accessTokens"])
+		if r := e.do(user.header, personalTokensQuery, nil); string(r.Data["personalAccessTokens"]) != "[]" {
+			t.Fatalf("personalAccessTokens after revoke = %s, want []", r.Data["personalAccessTokens"])
 		}
 	})
 }

@@ -14,14 +14,14 @@ import (
 // from the store (the session's access token may have expired meanwhile).
 func lastUsed(t *testing.T, st *store.Store, userID string) *time.Time {
 	t.Helper()
-	toks, err := st.AccessTokensOf(context.Background(), userID)
+	toks, err := st.PersonalTokensOf(context.Background(), userID)
 	if err != nil || len(toks) != 1 {
-		t.Fatalf("AccessTokensOf() = %v, %v; want one token", toks, err)
+		t.Fatalf("PersonalTokensOf() = %v, %v; want one token", toks, err)
 	}
 	return toks[0].LastUsedAt
 }
 
-func TestAccessTokenAuthentication(t *testing.T) {
+func TestPersonalTokenAuthentication(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		e := newTestEnv(t, st, nil)
 		user := e.session("uma", models.RoleUser)
@@ -30,16 +30,16 @@ func TestAccessTokenAuthentication(t *testing.T) {
 			tok := e.pat(user, models.ScopeProfileRead)
 			mustOK(t, e.do(tok.header, meQuery, nil))
 			var list []struct{ ID string }
-			decode(t, e.do(user.header, accessTokensQuery, nil), "accessTokens", &list)
+			decode(t, e.do(user.header, personalTokensQuery, nil), "personalAccessTokens", &list)
 			mustOK(t, e.do(user.header, revokeTokenMut, map[string]any{"id": list[0].ID}))
 			wantError(t, e.do(tok.header, meQuery, nil), "UNAUTHENTICATED", "token_revoked")
 		})
 
 		t.Run("expired at once", func(t *testing.T) {
-			r := e.do(user.header, `mutation { createAccessToken(name: "short", scopes: [PROFILE_READ], expiresIn: 120) { token } }`, nil)
+			r := e.do(user.header, `mutation { createPersonalAccessToken(name: "short", scopes: [PROFILE_READ], expiresIn: 120) { token } }`, nil)
 			mustOK(t, r)
 			var out struct{ Token string }
-			decode(t, r, "createAccessToken", &out)
+			decode(t, r, "createPersonalAccessToken", &out)
 			mustOK(t, e.do(bearer(out.Token), meQuery, nil))
 			e.clock.Advance(119 * time.Second)
 			mustOK(t, e.do(bearer(out.Token), meQuery, nil))
@@ -76,9 +76,9 @@ func TestAccessTokenAuthentication(t *testing.T) {
 	})
 }
 
-// TestAccessTokenLastUsedThrottled checks that lastUsedAt is written at
+// TestPersonalTokenLastUsedThrottled checks that lastUsedAt is written at
 // most once a minute per token, on the test clock, across two replicas.
-func TestAccessTokenLastUsedThrottled(t *testing.T) {
+func TestPersonalTokenLastUsedThrottled(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			a, b := replicaPair(t, kind)
@@ -120,15 +120,15 @@ func TestAccessTokenLastUsedThrottled(t *testing.T) {
 
 // Session management and password changes need a login, whatever a
 // personal access token's scopes.
-func TestAccessTokenCannotManageSessions(t *testing.T) {
+func TestPersonalTokenCannotManageSessions(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		e := newTestEnv(t, st, nil)
 		e.createUser("pat-owner", "correct horse battery", models.RoleUser)
 		p := e.login("pat-owner", "correct horse battery")
-		r := e.do(bearer(p.AccessToken), `mutation { createAccessToken(name: "all", scopes: [PROFILE_READ, PROFILE_WRITE]) { token } }`, nil)
+		r := e.do(bearer(p.AccessToken), `mutation { createPersonalAccessToken(name: "all", scopes: [PROFILE_READ, PROFILE_WRITE]) { token } }`, nil)
 		mustOK(t, r)
 		var out struct{ Token string }
-		decode(t, r, "createAccessToken", &out)
+		decode(t, r, "createPersonalAccessToken", &out)
 		for _, op := range []string{
 			`{ sessions { id } }`,
 			`mutation { logoutAll }`,

@@ -10,11 +10,11 @@ import (
 	"github.com/ironclad-auth/ironclad/store/storetest"
 )
 
-// TestCachedAccessTokenStillChecked: once an access token has verified (and
+// TestCachedPersonalTokenStillChecked: once an access token has verified (and
 // sits in the cache of verified tokens), every later request is still
 // refused as soon as its session ends or its user is deactivated, and once
 // it expires by the injected clock.
-func TestCachedAccessTokenStillChecked(t *testing.T) {
+func TestCachedPersonalTokenStillChecked(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		name   string

@@ -15,9 +15,9 @@ type ctxKey struct{}
 type Viewer struct {
 	User      *models.User // nil unless a valid access token names an active user
 	SessionID string       // the session (sid) of the access token, when a JWT authenticated the request
-	// AccessTokenID names the personal access token that authenticated the
+	// PersonalTokenID names the personal access token that authenticated the
 	// request; empty for a session (JWT).
-	AccessTokenID string
+	PersonalTokenID string
 	// Scopes are what the request may use: for a session, every scope of
 	// the user's role; for a personal access token, its scopes that the
 	// role still grants.
@@ -25,9 +25,9 @@ type Viewer struct {
 	Err    error // why User is nil: ErrMissingToken, ErrTokenExpired, ErrInvalidToken, ...
 }
 
-// ByAccessToken reports whether a personal access token, not a session,
+// ByPersonalToken reports whether a personal access token, not a session,
 // authenticated the request.
-func (v Viewer) ByAccessToken() bool { return v.AccessTokenID != "" }
+func (v Viewer) ByPersonalToken() bool { return v.PersonalTokenID != "" }
 
 // Client describes the caller of a request, as seen at the HTTP layer.
 type Client struct {

@@ -50,7 +50,7 @@ func (s *Service) replay(ctx context.Context, tok *models.RefreshToken, sess *mo
 		s.log.WarnContext(ctx, "kept refresh successor does not open", "session_id", tok.SessionID, "err", err)
 		return nil, nil
 	}
-	next, nsess, nu, err := s.store.RefreshTokenByHash(ctx, HashRefreshToken(string(plain)))
+	next, nsess, nu, err := s.store.RefreshTokenByHash(ctx, hashOpaqueToken(string(plain)))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -81,7 +81,7 @@ func (s *Service) replayAfterConflict(ctx context.Context, refresh string, now t
 	if s.opts.ReuseGrace <= 0 {
 		return nil, nil
 	}
-	tok, sess, u, err := s.store.RefreshTokenByHash(ctx, HashRefreshToken(refresh))
+	tok, sess, u, err := s.store.RefreshTokenByHash(ctx, hashOpaqueToken(refresh))
 	if err != nil {
 		return nil, nil // it existed a moment ago; judge it as the caller would
 	}

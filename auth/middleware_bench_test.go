@@ -33,7 +33,7 @@ func BenchmarkMiddleware(b *testing.B) {
 				b.Fatal(err)
 			}
 			sess := &models.Session{UserID: u.ID, CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}
-			if err := st.CreateSession(ctx, sess, &models.RefreshToken{TokenHash: HashRefreshToken("r"), ExpiresAt: now().Add(time.Hour)}); err != nil {
+			if err := st.CreateSession(ctx, sess, &models.RefreshToken{TokenHash: hashOpaqueToken("r"), ExpiresAt: now().Add(time.Hour)}); err != nil {
 				b.Fatal(err)
 			}
 			token, _, err := tk.IssueAccess(u.ID, sess.ID)

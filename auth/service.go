@@ -224,7 +224,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (*Grant
 	if refresh == "" || len(refresh) > maxRefreshLen {
 		return nil, ErrRefreshInvalid
 	}
-	tok, sess, u, err := s.store.RefreshTokenByHash(ctx, HashRefreshToken(refresh))
+	tok, sess, u, err := s.store.RefreshTokenByHash(ctx, hashOpaqueToken(refresh))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrRefreshInvalid
 	}
@@ -311,8 +311,8 @@ func (s *Service) Authenticate(ctx context.Context, header string) Viewer {
 	if !ok {
 		return Viewer{Err: ErrInvalidToken}
 	}
-	if strings.HasPrefix(token, AccessTokenPrefix) {
-		return s.authenticateAccessToken(ctx, token)
+	if strings.HasPrefix(token, PersonalTokenPrefix) {
+		return s.authenticatePersonalToken(ctx, token)
 	}
 	userID, sessionID, err := s.tokens.verifyCached(token)
 	if err != nil {

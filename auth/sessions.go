@@ -53,7 +53,7 @@ func (s *Service) Logout(ctx context.Context, refresh string, c Client) error {
 	if refresh == "" || len(refresh) > maxRefreshLen {
 		return nil
 	}
-	tok, _, _, err := s.store.RefreshTokenByHash(ctx, HashRefreshToken(refresh))
+	tok, _, _, err := s.store.RefreshTokenByHash(ctx, hashOpaqueToken(refresh))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -201,7 +201,7 @@ func (s *Service) VerifyToken(ctx context.Context, token string) (TokenInfo, err
 	if token == "" || len(token) > maxRefreshLen {
 		return TokenInfo{Reason: models.ReasonInvalidToken}, nil
 	}
-	tok, sess, u, err := s.store.RefreshTokenByHash(ctx, HashRefreshToken(token))
+	tok, sess, u, err := s.store.RefreshTokenByHash(ctx, hashOpaqueToken(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return TokenInfo{Reason: models.ReasonInvalidToken}, nil
 	}

@@ -251,13 +251,13 @@ func NewRefreshToken() (plain, hash string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("new refresh token: %w", err)
 	}
-	return plain, HashRefreshToken(plain), nil
+	return plain, hashOpaqueToken(plain), nil
 }
 
-// HashRefreshToken returns the hex SHA-256 of plain, the form refresh tokens
+// hashOpaqueToken returns the hex SHA-256 of plain, the form refresh tokens
 // are stored and looked up in. A fast unsalted hash is enough: the input has
 // 256 bits of entropy, so it cannot be brute-forced, and lookups must be exact.
-func HashRefreshToken(plain string) string {
+func hashOpaqueToken(plain string) string {
 	sum := sha256.Sum256([]byte(plain))
 	return hex.EncodeToString(sum[:])
 }

@@ -317,7 +317,7 @@ func TestNewRefreshToken(t *testing.T) {
 			t.Fatalf("NewRefreshToken() plain %q decodes to %d bytes (err %v), want 32 (256 bits)", plain, len(raw), err)
 		}
 		sum := sha256.Sum256([]byte(plain))
-		if want := hex.EncodeToString(sum[:]); hash != want || HashRefreshToken(plain) != want {
+		if want := hex.EncodeToString(sum[:]); hash != want || hashOpaqueToken(plain) != want {
 			t.Fatalf("NewRefreshToken() hash = %q, want hex sha256 %q", hash, want)
 		}
 		if seen[plain] {
@@ -327,11 +327,11 @@ func TestNewRefreshToken(t *testing.T) {
 	}
 }
 
-func TestHashRefreshToken(t *testing.T) {
+func TestHashOpaqueToken(t *testing.T) {
 	// Known answer: sha256("abc").
 	const want = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-	if got := HashRefreshToken("abc"); got != want {
-		t.Errorf("HashRefreshToken(%q) = %q, want %q", "abc", got, want)
+	if got := hashOpaqueToken("abc"); got != want {
+		t.Errorf("hashOpaqueToken(%q) = %q, want %q", "abc", got, want)
 	}
 }
 

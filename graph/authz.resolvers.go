@@ -14,11 +14,6 @@ import (
 	"github.com/ironclad-auth/ironclad/models"
 )
 
-// Scopes is the resolver for the scopes field.
-func (r *accessTokenResolver) Scopes(ctx context.Context, obj *models.AccessToken) ([]models.Scope, error) {
-	return obj.Scopes, nil
-}
-
 // Register is the resolver for the register field.
 func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInput) (*model.AuthPayload, error) {
 	g, err := r.Auth.Register(ctx, auth.NewUser{Username: input.Username, Email: input.Email, Password: input.Password}, auth.ClientFrom(ctx))
@@ -47,23 +42,28 @@ func (r *mutationResolver) SetActive(ctx context.Context, id string, active bool
 	return r.Auth.SetActive(ctx, auth.ViewerFrom(ctx).User, id, active)
 }
 
-// CreateAccessToken is the resolver for the createAccessToken field.
-func (r *mutationResolver) CreateAccessToken(ctx context.Context, name string, scopes []models.Scope, expiresIn *int) (*model.NewAccessToken, error) {
+// CreatePersonalAccessToken is the resolver for the createPersonalAccessToken field.
+func (r *mutationResolver) CreatePersonalAccessToken(ctx context.Context, name string, scopes []models.Scope, expiresIn *int) (*model.NewPersonalAccessToken, error) {
 	var ttl *time.Duration
 	if expiresIn != nil {
 		d := time.Duration(*expiresIn) * time.Second
 		ttl = &d
 	}
-	token, t, err := r.Auth.CreateAccessToken(ctx, auth.ViewerFrom(ctx).User, name, scopes, ttl)
+	token, t, err := r.Auth.CreatePersonalToken(ctx, auth.ViewerFrom(ctx).User, name, scopes, ttl)
 	if err != nil {
 		return nil, err
 	}
-	return &model.NewAccessToken{Token: token, AccessToken: t}, nil
+	return &model.NewPersonalAccessToken{Token: token, PersonalAccessToken: t}, nil
 }
 
-// RevokeAccessToken is the resolver for the revokeAccessToken field.
-func (r *mutationResolver) RevokeAccessToken(ctx context.Context, id string) (bool, error) {
-	return r.Auth.RevokeAccessToken(ctx, auth.ViewerFrom(ctx).User, id)
+// RevokePersonalAccessToken is the resolver for the revokePersonalAccessToken field.
+func (r *mutationResolver) RevokePersonalAccessToken(ctx context.Context, id string) (bool, error) {
+	return r.Auth.RevokePersonalToken(ctx, auth.ViewerFrom(ctx).User, id)
+}
+
+// Scopes is the resolver for the scopes field.
+func (r *personalAccessTokenResolver) Scopes(ctx context.Context, obj *models.PersonalToken) ([]models.Scope, error) {
+	return obj.Scopes, nil
 }
 
 // User is the resolver for the user field.
@@ -76,9 +76,9 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *string, se
 	return listUsers(ctx, r.Store, first, after, search)
 }
 
-// AccessTokens is the resolver for the accessTokens field.
-func (r *queryResolver) AccessTokens(ctx context.Context) ([]*models.AccessToken, error) {
-	return r.Auth.AccessTokens(ctx, auth.ViewerFrom(ctx).User)
+// PersonalAccessTokens is the resolver for the personalAccessTokens field.
+func (r *queryResolver) PersonalAccessTokens(ctx context.Context) ([]*models.PersonalToken, error) {
+	return r.Auth.PersonalTokens(ctx, auth.ViewerFrom(ctx).User)
 }
 
 // TotalCount is the resolver for the totalCount field.
@@ -87,13 +87,15 @@ func (r *userConnectionResolver) TotalCount(ctx context.Context, obj *model.User
 	return int(n), err
 }
 
-// AccessToken returns AccessTokenResolver implementation.
-func (r *Resolver) AccessToken() AccessTokenResolver { return &accessTokenResolver{r} }
+// PersonalAccessToken returns PersonalAccessTokenResolver implementation.
+func (r *Resolver) PersonalAccessToken() PersonalAccessTokenResolver {
+	return &personalAccessTokenResolver{r}
+}
 
 // UserConnection returns UserConnectionResolver implementation.
 func (r *Resolver) UserConnection() UserConnectionResolver { return &userConnectionResolver{r} }
 
 type (
-	accessTokenResolver    struct{ *Resolver }
-	userConnectionResolver struct{ *Resolver }
+	personalAccessTokenResolver struct{ *Resolver }
+	userConnectionResolver      struct{ *Resolver }
 )

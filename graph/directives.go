@@ -30,7 +30,7 @@ func guard(ctx context.Context) (auth.Viewer, error) {
 	if v.User == nil {
 		return v, v.Err
 	}
-	if v.ByAccessToken() && !fieldHas(ctx, "hasScope") {
+	if v.ByPersonalToken() && !fieldHas(ctx, "hasScope") {
 		return v, errSessionRequired
 	}
 	return v, nil
@@ -71,7 +71,7 @@ func hasScopeDirective(ctx context.Context, _ any, next graphql.Resolver, scope 
 		return nil, err
 	}
 	if !v.Scopes.Has(scope) {
-		if v.ByAccessToken() {
+		if v.ByPersonalToken() {
 			return nil, &models.Error{Code: models.CodeForbidden, Reason: models.ReasonInsufficientScope,
 				Message: "this access token lacks the " + string(scope) + " scope"}
 		}
@@ -87,7 +87,7 @@ func sessionOnlyDirective(ctx context.Context, _ any, next graphql.Resolver) (an
 	if err != nil {
 		return nil, err
 	}
-	if v.ByAccessToken() {
+	if v.ByPersonalToken() {
 		return nil, errSessionRequired
 	}
 	return next(ctx)

@@ -31,8 +31,8 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
-	AccessToken() AccessTokenResolver
 	Mutation() MutationResolver
+	PersonalAccessToken() PersonalAccessTokenResolver
 	Query() QueryResolver
 	UserConnection() UserConnectionResolver
 }
@@ -46,15 +46,6 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
-	AccessToken struct {
-		CreatedAt  func(childComplexity int) int
-		ExpiresAt  func(childComplexity int) int
-		ID         func(childComplexity int) int
-		LastUsedAt func(childComplexity int) int
-		Name       func(childComplexity int) int
-		Scopes     func(childComplexity int) int
-	}
-
 	AuthPayload struct {
 		AccessToken      func(childComplexity int) int
 		ExpiresIn        func(childComplexity int) int
@@ -65,24 +56,24 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ChangePassword    func(childComplexity int, currentPassword string, newPassword string) int
-		CreateAccessToken func(childComplexity int, name string, scopes []models.Scope, expiresIn *int) int
-		Login             func(childComplexity int, username string, password string) int
-		Logout            func(childComplexity int, refreshToken *string) int
-		LogoutAll         func(childComplexity int) int
-		RefreshToken      func(childComplexity int, refreshToken *string) int
-		Register          func(childComplexity int, input model.RegisterInput) int
-		RevokeAccessToken func(childComplexity int, id string) int
-		RevokeSession     func(childComplexity int, id string) int
-		SetActive         func(childComplexity int, id string, active bool) int
-		SetRole           func(childComplexity int, id string, role models.Role) int
-		UpdateProfile     func(childComplexity int, id string, input model.ProfileInput) int
-		VerifyToken       func(childComplexity int, token string) int
+		ChangePassword            func(childComplexity int, currentPassword string, newPassword string) int
+		CreatePersonalAccessToken func(childComplexity int, name string, scopes []models.Scope, expiresIn *int) int
+		Login                     func(childComplexity int, username string, password string) int
+		Logout                    func(childComplexity int, refreshToken *string) int
+		LogoutAll                 func(childComplexity int) int
+		RefreshToken              func(childComplexity int, refreshToken *string) int
+		Register                  func(childComplexity int, input model.RegisterInput) int
+		RevokePersonalAccessToken func(childComplexity int, id string) int
+		RevokeSession             func(childComplexity int, id string) int
+		SetActive                 func(childComplexity int, id string, active bool) int
+		SetRole                   func(childComplexity int, id string, role models.Role) int
+		UpdateProfile             func(childComplexity int, id string, input model.ProfileInput) int
+		VerifyToken               func(childComplexity int, token string) int
 	}
 
-	NewAccessToken struct {
-		AccessToken func(childComplexity int) int
-		Token       func(childComplexity int) int
+	NewPersonalAccessToken struct {
+		PersonalAccessToken func(childComplexity int) int
+		Token               func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -90,12 +81,21 @@ type ComplexityRoot struct {
 		HasNextPage func(childComplexity int) int
 	}
 
+	PersonalAccessToken struct {
+		CreatedAt  func(childComplexity int) int
+		ExpiresAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		LastUsedAt func(childComplexity int) int
+		Name       func(childComplexity int) int
+		Scopes     func(childComplexity int) int
+	}
+
 	Query struct {
-		AccessTokens func(childComplexity int) int
-		Me           func(childComplexity int) int
-		Sessions     func(childComplexity int) int
-		User         func(childComplexity int, id string) int
-		Users        func(childComplexity int, first *int, after *string, search *string) int
+		Me                   func(childComplexity int) int
+		PersonalAccessTokens func(childComplexity int) int
+		Sessions             func(childComplexity int) int
+		User                 func(childComplexity int, id string) int
+		Users                func(childComplexity int, first *int, after *string, search *string) int
 	}
 
 	Session struct {
@@ -142,9 +142,6 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
-type AccessTokenResolver interface {
-	Scopes(ctx context.Context, obj *models.AccessToken) ([]models.Scope, error)
-}
 type MutationResolver interface {
 	Login(ctx context.Context, username string, password string) (*model.AuthPayload, error)
 	RefreshToken(ctx context.Context, refreshToken *string) (*model.AuthPayload, error)
@@ -152,19 +149,22 @@ type MutationResolver interface {
 	UpdateProfile(ctx context.Context, id string, input model.ProfileInput) (*models.User, error)
 	SetRole(ctx context.Context, id string, role models.Role) (*models.User, error)
 	SetActive(ctx context.Context, id string, active bool) (*models.User, error)
-	CreateAccessToken(ctx context.Context, name string, scopes []models.Scope, expiresIn *int) (*model.NewAccessToken, error)
-	RevokeAccessToken(ctx context.Context, id string) (bool, error)
+	CreatePersonalAccessToken(ctx context.Context, name string, scopes []models.Scope, expiresIn *int) (*model.NewPersonalAccessToken, error)
+	RevokePersonalAccessToken(ctx context.Context, id string) (bool, error)
 	Logout(ctx context.Context, refreshToken *string) (bool, error)
 	LogoutAll(ctx context.Context) (int, error)
 	RevokeSession(ctx context.Context, id string) (bool, error)
 	VerifyToken(ctx context.Context, token string) (*model.TokenInfo, error)
 	ChangePassword(ctx context.Context, currentPassword string, newPassword string) (*model.AuthPayload, error)
 }
+type PersonalAccessTokenResolver interface {
+	Scopes(ctx context.Context, obj *models.PersonalToken) ([]models.Scope, error)
+}
 type QueryResolver interface {
 	Me(ctx context.Context) (*models.User, error)
 	User(ctx context.Context, id string) (*models.User, error)
 	Users(ctx context.Context, first *int, after *string, search *string) (*model.UserConnection, error)
-	AccessTokens(ctx context.Context) ([]*models.AccessToken, error)
+	PersonalAccessTokens(ctx context.Context) ([]*models.PersonalToken, error)
 	Sessions(ctx context.Context) ([]*model.Session, error)
 }
 type UserConnectionResolver interface {
@@ -188,43 +188,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
-
-	case "AccessToken.createdAt":
-		if e.ComplexityRoot.AccessToken.CreatedAt == nil {
-			break
-		}
-
-		return e.ComplexityRoot.AccessToken.CreatedAt(childComplexity), true
-	case "AccessToken.expiresAt":
-		if e.ComplexityRoot.AccessToken.ExpiresAt == nil {
-			break
-		}
-
-		return e.ComplexityRoot.AccessToken.ExpiresAt(childComplexity), true
-	case "AccessToken.id":
-		if e.ComplexityRoot.AccessToken.ID == nil {
-			break
-		}
-
-		return e.ComplexityRoot.AccessToken.ID(childComplexity), true
-	case "AccessToken.lastUsedAt":
-		if e.ComplexityRoot.AccessToken.LastUsedAt == nil {
-			break
-		}
-
-		return e.ComplexityRoot.AccessToken.LastUsedAt(childComplexity), true
-	case "AccessToken.name":
-		if e.ComplexityRoot.AccessToken.Name == nil {
-			break
-		}
-
-		return e.ComplexityRoot.AccessToken.Name(childComplexity), true
-	case "AccessToken.scopes":
-		if e.ComplexityRoot.AccessToken.Scopes == nil {
-			break
-		}
-
-		return e.ComplexityRoot.AccessToken.Scopes(childComplexity), true
 
 	case "AuthPayload.accessToken":
 		if e.ComplexityRoot.AuthPayload.AccessToken == nil {
@@ -274,17 +237,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["currentPassword"].(string), args["newPassword"].(string)), true
-	case "Mutation.createAccessToken":
-		if e.ComplexityRoot.Mutation.CreateAccessToken == nil {
+	case "Mutation.createPersonalAccessToken":
+		if e.ComplexityRoot.Mutation.CreatePersonalAccessToken == nil {
 			break
 		}
 
-		args, err := ec.field_Mutation_createAccessToken_args(ctx, rawArgs)
+		args, err := ec.field_Mutation_createPersonalAccessToken_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.CreateAccessToken(childComplexity, args["name"].(string), args["scopes"].([]models.Scope), args["expiresIn"].(*int)), true
+		return e.ComplexityRoot.Mutation.CreatePersonalAccessToken(childComplexity, args["name"].(string), args["scopes"].([]models.Scope), args["expiresIn"].(*int)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -335,17 +298,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Register(childComplexity, args["input"].(model.RegisterInput)), true
-	case "Mutation.revokeAccessToken":
-		if e.ComplexityRoot.Mutation.RevokeAccessToken == nil {
+	case "Mutation.revokePersonalAccessToken":
+		if e.ComplexityRoot.Mutation.RevokePersonalAccessToken == nil {
 			break
 		}
 
-		args, err := ec.field_Mutation_revokeAccessToken_args(ctx, rawArgs)
+		args, err := ec.field_Mutation_revokePersonalAccessToken_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.RevokeAccessToken(childComplexity, args["id"].(string)), true
+		return e.ComplexityRoot.Mutation.RevokePersonalAccessToken(childComplexity, args["id"].(string)), true
 	case "Mutation.revokeSession":
 		if e.ComplexityRoot.Mutation.RevokeSession == nil {
 			break
@@ -402,18 +365,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.VerifyToken(childComplexity, args["token"].(string)), true
 
-	case "NewAccessToken.accessToken":
-		if e.ComplexityRoot.NewAccessToken.AccessToken == nil {
+	case "NewPersonalAccessToken.personalAccessToken":
+		if e.ComplexityRoot.NewPersonalAccessToken.PersonalAccessToken == nil {
 			break
 		}
 
-		return e.ComplexityRoot.NewAccessToken.AccessToken(childComplexity), true
-	case "NewAccessToken.token":
-		if e.ComplexityRoot.NewAccessToken.Token == nil {
+		return e.ComplexityRoot.NewPersonalAccessToken.PersonalAccessToken(childComplexity), true
+	case "NewPersonalAccessToken.token":
+		if e.ComplexityRoot.NewPersonalAccessToken.Token == nil {
 			break
 		}
 
-		return e.ComplexityRoot.NewAccessToken.Token(childComplexity), true
+		return e.ComplexityRoot.NewPersonalAccessToken.Token(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -428,12 +391,42 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
 
-	case "Query.accessTokens":
-		if e.ComplexityRoot.Query.AccessTokens == nil {
+	case "PersonalAccessToken.createdAt":
+		if e.ComplexityRoot.PersonalAccessToken.CreatedAt == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Query.AccessTokens(childComplexity), true
+		return e.ComplexityRoot.PersonalAccessToken.CreatedAt(childComplexity), true
+	case "PersonalAccessToken.expiresAt":
+		if e.ComplexityRoot.PersonalAccessToken.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PersonalAccessToken.ExpiresAt(childComplexity), true
+	case "PersonalAccessToken.id":
+		if e.ComplexityRoot.PersonalAccessToken.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PersonalAccessToken.ID(childComplexity), true
+	case "PersonalAccessToken.lastUsedAt":
+		if e.ComplexityRoot.PersonalAccessToken.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PersonalAccessToken.LastUsedAt(childComplexity), true
+	case "PersonalAccessToken.name":
+		if e.ComplexityRoot.PersonalAccessToken.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PersonalAccessToken.Name(childComplexity), true
+	case "PersonalAccessToken.scopes":
+		if e.ComplexityRoot.PersonalAccessToken.Scopes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PersonalAccessToken.Scopes(childComplexity), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -441,6 +434,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.personalAccessTokens":
+		if e.ComplexityRoot.Query.PersonalAccessTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.PersonalAccessTokens(childComplexity), true
 	case "Query.sessions":
 		if e.ComplexityRoot.Query.Sessions == nil {
 			break
@@ -727,24 +726,6 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
-func (ec *executionContext) childFields_AccessToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-	switch field.Name {
-	case "id":
-		return ec.fieldContext_AccessToken_id(ctx, field)
-	case "name":
-		return ec.fieldContext_AccessToken_name(ctx, field)
-	case "scopes":
-		return ec.fieldContext_AccessToken_scopes(ctx, field)
-	case "createdAt":
-		return ec.fieldContext_AccessToken_createdAt(ctx, field)
-	case "lastUsedAt":
-		return ec.fieldContext_AccessToken_lastUsedAt(ctx, field)
-	case "expiresAt":
-		return ec.fieldContext_AccessToken_expiresAt(ctx, field)
-	}
-	return nil, fmt.Errorf("no field named %q was found under type AccessToken", field.Name)
-}
-
 func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "accessToken":
@@ -763,14 +744,14 @@ func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type AuthPayload", field.Name)
 }
 
-func (ec *executionContext) childFields_NewAccessToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+func (ec *executionContext) childFields_NewPersonalAccessToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "token":
-		return ec.fieldContext_NewAccessToken_token(ctx, field)
-	case "accessToken":
-		return ec.fieldContext_NewAccessToken_accessToken(ctx, field)
+		return ec.fieldContext_NewPersonalAccessToken_token(ctx, field)
+	case "personalAccessToken":
+		return ec.fieldContext_NewPersonalAccessToken_personalAccessToken(ctx, field)
 	}
-	return nil, fmt.Errorf("no field named %q was found under type NewAccessToken", field.Name)
+	return nil, fmt.Errorf("no field named %q was found under type NewPersonalAccessToken", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -781,6 +762,24 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PersonalAccessToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PersonalAccessToken_id(ctx, field)
+	case "name":
+		return ec.fieldContext_PersonalAccessToken_name(ctx, field)
+	case "scopes":
+		return ec.fieldContext_PersonalAccessToken_scopes(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_PersonalAccessToken_createdAt(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_PersonalAccessToken_lastUsedAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_PersonalAccessToken_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PersonalAccessToken", field.Name)
 }
 
 func (ec *executionContext) childFields_Session(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1027,7 +1026,7 @@ func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Conte
 	return args, nil
 }
 
-func (ec *executionContext) field_Mutation_createAccessToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_Mutation_createPersonalAccessToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "name",
@@ -1121,7 +1120,7 @@ func (ec *executionContext) field_Mutation_register_args(ctx context.Context, ra
 	return args, nil
 }
 
-func (ec *executionContext) field_Mutation_revokeAccessToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_Mutation_revokePersonalAccessToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -1360,144 +1359,6 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
-
-func (ec *executionContext) _AccessToken_id(ctx context.Context, field graphql.CollectedField, obj *models.AccessToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AccessToken_id(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNID2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_AccessToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessToken", field, false, false, "ID")
-}
-
-func (ec *executionContext) _AccessToken_name(ctx context.Context, field graphql.CollectedField, obj *models.AccessToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AccessToken_name(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Name, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_AccessToken_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessToken", field, false, false, "String")
-}
-
-func (ec *executionContext) _AccessToken_scopes(ctx context.Context, field graphql.CollectedField, obj *models.AccessToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AccessToken_scopes(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.AccessToken().Scopes(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []models.Scope) graphql.Marshaler {
-			return ec.marshalNScope2ᚕgithubᚗcomᚋironcladᚑauthᚋironcladᚋmodelsᚐScopeᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_AccessToken_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessToken", field, true, true, "Scope")
-}
-
-func (ec *executionContext) _AccessToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.AccessToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AccessToken_createdAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.CreatedAt, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_AccessToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessToken", field, false, false, "Time")
-}
-
-func (ec *executionContext) _AccessToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *models.AccessToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AccessToken_lastUsedAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.LastUsedAt, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
-			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_AccessToken_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessToken", field, false, false, "Time")
-}
-
-func (ec *executionContext) _AccessToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *models.AccessToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AccessToken_expiresAt(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ExpiresAt, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
-			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_AccessToken_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessToken", field, false, false, "Time")
-}
 
 func (ec *executionContext) _AuthPayload_accessToken(ctx context.Context, field graphql.CollectedField, obj *model.AuthPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -1978,31 +1839,31 @@ func (ec *executionContext) fieldContext_Mutation_setActive(ctx context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _Mutation_createAccessToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+func (ec *executionContext) _Mutation_createPersonalAccessToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_createAccessToken(ctx, field)
+			return ec.fieldContext_Mutation_createPersonalAccessToken(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreateAccessToken(ctx, fc.Args["name"].(string), fc.Args["scopes"].([]models.Scope), fc.Args["expiresIn"].(*int))
+			return ec.Resolvers.Mutation().CreatePersonalAccessToken(ctx, fc.Args["name"].(string), fc.Args["scopes"].([]models.Scope), fc.Args["expiresIn"].(*int))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
 				if ec.Directives.Auth == nil {
-					var zeroVal *model.NewAccessToken
+					var zeroVal *model.NewPersonalAccessToken
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
 				return ec.Directives.Auth(ctx, nil, directive0)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				if ec.Directives.SessionOnly == nil {
-					var zeroVal *model.NewAccessToken
+					var zeroVal *model.NewPersonalAccessToken
 					return zeroVal, errors.New("directive sessionOnly is not implemented")
 				}
 				return ec.Directives.SessionOnly(ctx, nil, directive1)
@@ -2011,21 +1872,21 @@ func (ec *executionContext) _Mutation_createAccessToken(ctx context.Context, fie
 			next = directive2
 			return next
 		},
-		func(ctx context.Context, selections ast.SelectionSet, v *model.NewAccessToken) graphql.Marshaler {
-			return ec.marshalNNewAccessToken2ᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋgraphᚋmodelᚐNewAccessToken(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NewPersonalAccessToken) graphql.Marshaler {
+			return ec.marshalNNewPersonalAccessToken2ᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋgraphᚋmodelᚐNewPersonalAccessToken(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Mutation_createAccessToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Mutation_createPersonalAccessToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_NewAccessToken(ctx, field)
+			return ec.childFields_NewPersonalAccessToken(ctx, field)
 		},
 	}
 	defer func() {
@@ -2035,24 +1896,24 @@ func (ec *executionContext) fieldContext_Mutation_createAccessToken(ctx context.
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_createAccessToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_Mutation_createPersonalAccessToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _Mutation_revokeAccessToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+func (ec *executionContext) _Mutation_revokePersonalAccessToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_revokeAccessToken(ctx, field)
+			return ec.fieldContext_Mutation_revokePersonalAccessToken(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().RevokeAccessToken(ctx, fc.Args["id"].(string))
+			return ec.Resolvers.Mutation().RevokePersonalAccessToken(ctx, fc.Args["id"].(string))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -2082,7 +1943,7 @@ func (ec *executionContext) _Mutation_revokeAccessToken(ctx context.Context, fie
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Mutation_revokeAccessToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Mutation_revokePersonalAccessToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
@@ -2099,7 +1960,7 @@ func (ec *executionContext) fieldContext_Mutation_revokeAccessToken(ctx context.
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_revokeAccessToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_Mutation_revokePersonalAccessToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2365,13 +2226,13 @@ func (ec *executionContext) fieldContext_Mutation_changePassword(ctx context.Con
 	return fc, nil
 }
 
-func (ec *executionContext) _NewAccessToken_token(ctx context.Context, field graphql.CollectedField, obj *model.NewAccessToken) (ret graphql.Marshaler) {
+func (ec *executionContext) _NewPersonalAccessToken_token(ctx context.Context, field graphql.CollectedField, obj *model.NewPersonalAccessToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_NewAccessToken_token(ctx, field)
+			return ec.fieldContext_NewPersonalAccessToken_token(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
 			return obj.Token, nil
@@ -2384,37 +2245,37 @@ func (ec *executionContext) _NewAccessToken_token(ctx context.Context, field gra
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_NewAccessToken_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("NewAccessToken", field, false, false, "String")
+func (ec *executionContext) fieldContext_NewPersonalAccessToken_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NewPersonalAccessToken", field, false, false, "String")
 }
 
-func (ec *executionContext) _NewAccessToken_accessToken(ctx context.Context, field graphql.CollectedField, obj *model.NewAccessToken) (ret graphql.Marshaler) {
+func (ec *executionContext) _NewPersonalAccessToken_personalAccessToken(ctx context.Context, field graphql.CollectedField, obj *model.NewPersonalAccessToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_NewAccessToken_accessToken(ctx, field)
+			return ec.fieldContext_NewPersonalAccessToken_personalAccessToken(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.AccessToken, nil
+			return obj.PersonalAccessToken, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *models.AccessToken) graphql.Marshaler {
-			return ec.marshalNAccessToken2ᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋmodelsᚐAccessToken(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *models.PersonalToken) graphql.Marshaler {
+			return ec.marshalNPersonalAccessToken2ᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋmodelsᚐPersonalToken(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_NewAccessToken_accessToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_NewPersonalAccessToken_personalAccessToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
-		Object:     "NewAccessToken",
+		Object:     "NewPersonalAccessToken",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AccessToken(ctx, field)
+			return ec.childFields_PersonalAccessToken(ctx, field)
 		},
 	}
 	return fc, nil
@@ -2464,6 +2325,144 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _PersonalAccessToken_id(ctx context.Context, field graphql.CollectedField, obj *models.PersonalToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PersonalAccessToken_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PersonalAccessToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PersonalAccessToken", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PersonalAccessToken_name(ctx context.Context, field graphql.CollectedField, obj *models.PersonalToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PersonalAccessToken_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PersonalAccessToken_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PersonalAccessToken", field, false, false, "String")
+}
+
+func (ec *executionContext) _PersonalAccessToken_scopes(ctx context.Context, field graphql.CollectedField, obj *models.PersonalToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PersonalAccessToken_scopes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PersonalAccessToken().Scopes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []models.Scope) graphql.Marshaler {
+			return ec.marshalNScope2ᚕgithubᚗcomᚋironcladᚑauthᚋironcladᚋmodelsᚐScopeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PersonalAccessToken_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PersonalAccessToken", field, true, true, "Scope")
+}
+
+func (ec *executionContext) _PersonalAccessToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.PersonalToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PersonalAccessToken_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PersonalAccessToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PersonalAccessToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PersonalAccessToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *models.PersonalToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PersonalAccessToken_lastUsedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastUsedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PersonalAccessToken_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PersonalAccessToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PersonalAccessToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *models.PersonalToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PersonalAccessToken_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PersonalAccessToken_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PersonalAccessToken", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -2666,30 +2665,30 @@ func (ec *executionContext) fieldContext_Query_users(ctx context.Context, field 
 	return fc, nil
 }
 
-func (ec *executionContext) _Query_accessTokens(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+func (ec *executionContext) _Query_personalAccessTokens(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Query_accessTokens(ctx, field)
+			return ec.fieldContext_Query_personalAccessTokens(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().AccessTokens(ctx)
+			return ec.Resolvers.Query().PersonalAccessTokens(ctx)
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
 				if ec.Directives.Auth == nil {
-					var zeroVal []*models.AccessToken
+					var zeroVal []*models.PersonalToken
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
 				return ec.Directives.Auth(ctx, nil, directive0)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				if ec.Directives.SessionOnly == nil {
-					var zeroVal []*models.AccessToken
+					var zeroVal []*models.PersonalToken
 					return zeroVal, errors.New("directive sessionOnly is not implemented")
 				}
 				return ec.Directives.SessionOnly(ctx, nil, directive1)
@@ -2698,21 +2697,21 @@ func (ec *executionContext) _Query_accessTokens(ctx context.Context, field graph
 			next = directive2
 			return next
 		},
-		func(ctx context.Context, selections ast.SelectionSet, v []*models.AccessToken) graphql.Marshaler {
-			return ec.marshalNAccessToken2ᚕᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋmodelsᚐAccessTokenᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.PersonalToken) graphql.Marshaler {
+			return ec.marshalNPersonalAccessToken2ᚕᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋmodelsᚐPersonalTokenᚄ(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_accessTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_personalAccessTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AccessToken(ctx, field)
+			return ec.childFields_PersonalAccessToken(ctx, field)
 		},
 	}
 	return fc, nil
@@ -4624,65 +4623,6 @@ func UnmarshalRegisterInput(ctx context.Context, raw any) (model.RegisterInput, 
 
 // region    **************************** object.gotpl ****************************
 
-var accessTokenImplementors = []string{"AccessToken"}
-
-func (ec *executionContext) _AccessToken(ctx context.Context, sel ast.SelectionSet, obj *models.AccessToken) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, accessTokenImplementors)
-
-	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
-	for i, field := range fields {
-		switch field.Name {
-		case "__typename":
-			out.Values[i] = graphql.MarshalString("AccessToken")
-		case "id":
-			out.Values[i] = ec._AccessToken_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "name":
-			out.Values[i] = ec._AccessToken_name(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "scopes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._AccessToken_scopes(ctx, field, obj)
-				})
-		case "createdAt":
-			out.Values[i] = ec._AccessToken_createdAt(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "lastUsedAt":
-			out.Values[i] = ec._AccessToken_lastUsedAt(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "expiresAt":
-			out.Values[i] = ec._AccessToken_expiresAt(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		default:
-			panic("unknown field " + strconv.Quote(field.Name))
-		}
-	}
-	out.Dispatch(ctx)
-	if out.Invalids > 0 {
-		return graphql.Null
-	}
-
-	if n := len(deferred.Defers); n > 0 {
-		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
-		ec.ProcessDeferredGroup(deferred)
-	}
-
-	return out
-}
-
 var authPayloadImplementors = []string{"AuthPayload"}
 
 func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AuthPayload) graphql.Marshaler {
@@ -4802,16 +4742,16 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "createAccessToken":
+		case "createPersonalAccessToken":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_createAccessToken(ctx, field)
+				return ec._Mutation_createPersonalAccessToken(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "revokeAccessToken":
+		case "revokePersonalAccessToken":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_revokeAccessToken(ctx, field)
+				return ec._Mutation_revokePersonalAccessToken(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -4868,24 +4808,24 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 	return out
 }
 
-var newAccessTokenImplementors = []string{"NewAccessToken"}
+var newPersonalAccessTokenImplementors = []string{"NewPersonalAccessToken"}
 
-func (ec *executionContext) _NewAccessToken(ctx context.Context, sel ast.SelectionSet, obj *model.NewAccessToken) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, newAccessTokenImplementors)
+func (ec *executionContext) _NewPersonalAccessToken(ctx context.Context, sel ast.SelectionSet, obj *model.NewPersonalAccessToken) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, newPersonalAccessTokenImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := graphql.NewDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
-			out.Values[i] = graphql.MarshalString("NewAccessToken")
+			out.Values[i] = graphql.MarshalString("NewPersonalAccessToken")
 		case "token":
-			out.Values[i] = ec._NewAccessToken_token(ctx, field, obj)
+			out.Values[i] = ec._NewPersonalAccessToken_token(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "accessToken":
-			out.Values[i] = ec._NewAccessToken_accessToken(ctx, field, obj)
+		case "personalAccessToken":
+			out.Values[i] = ec._NewPersonalAccessToken_personalAccessToken(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -4944,6 +4884,65 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var personalAccessTokenImplementors = []string{"PersonalAccessToken"}
+
+func (ec *executionContext) _PersonalAccessToken(ctx context.Context, sel ast.SelectionSet, obj *models.PersonalToken) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, personalAccessTokenImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PersonalAccessToken")
+		case "id":
+			out.Values[i] = ec._PersonalAccessToken_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._PersonalAccessToken_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "scopes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PersonalAccessToken_scopes(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._PersonalAccessToken_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastUsedAt":
+			out.Values[i] = ec._PersonalAccessToken_lastUsedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._PersonalAccessToken_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -4981,11 +4980,11 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_users(ctx, field)
 				})
-		case "accessTokens":
+		case "personalAccessTokens":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
-					return ec._Query_accessTokens(ctx, field)
+					return ec._Query_personalAccessTokens(ctx, field)
 				})
 		case "sessions":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -5647,30 +5646,6 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
-func (ec *executionContext) marshalNAccessToken2ᚕᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋmodelsᚐAccessTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.AccessToken) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNAccessToken2ᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋmodelsᚐAccessToken(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
-}
-
-func (ec *executionContext) marshalNAccessToken2ᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋmodelsᚐAccessToken(ctx context.Context, sel ast.SelectionSet, v *models.AccessToken) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "AccessToken!")
-		return graphql.Null
-	}
-	return ec._AccessToken(ctx, sel, v)
-}
-
 func (ec *executionContext) marshalNAuthPayload2ᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋgraphᚋmodelᚐAuthPayload(ctx context.Context, sel ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AuthPayload!")
@@ -5721,12 +5696,12 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
-func (ec *executionContext) marshalNNewAccessToken2ᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋgraphᚋmodelᚐNewAccessToken(ctx context.Context, sel ast.SelectionSet, v *model.NewAccessToken) graphql.Marshaler {
+func (ec *executionContext) marshalNNewPersonalAccessToken2ᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋgraphᚋmodelᚐNewPersonalAccessToken(ctx context.Context, sel ast.SelectionSet, v *model.NewPersonalAccessToken) graphql.Marshaler {
 	if v == nil {
-		graphql.AddInvalidNullError(ctx, "NewAccessToken!")
+		graphql.AddInvalidNullError(ctx, "NewPersonalAccessToken!")
 		return graphql.Null
 	}
-	return ec._NewAccessToken(ctx, sel, v)
+	return ec._NewPersonalAccessToken(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
@@ -5735,6 +5710,30 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋironcladᚑauth�
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPersonalAccessToken2ᚕᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋmodelsᚐPersonalTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.PersonalToken) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPersonalAccessToken2ᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋmodelsᚐPersonalToken(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPersonalAccessToken2ᚖgithubᚗcomᚋironcladᚑauthᚋironcladᚋmodelsᚐPersonalToken(ctx context.Context, sel ast.SelectionSet, v *models.PersonalToken) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PersonalAccessToken!")
+		return graphql.Null
+	}
+	return ec._PersonalAccessToken(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNProfileInput2githubᚗcomᚋironcladᚑauthᚋironcladᚋgraphᚋmodelᚐProfileInput(ctx context.Context, v any) (model.ProfileInput, error) {

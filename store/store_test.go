@@ -172,13 +172,13 @@ func TestClosedDatabase(t *testing.T) {
 			{"ListUsers", func() error { _, _, err := s.ListUsers(ctx, "a", nil, 10); return err }},
 			{"CountUsers", func() error { _, err := s.CountUsers(ctx, ""); return err }},
 			{"UsersByIDs", func() error { _, err := s.UsersByIDs(ctx, []string{u.ID}); return err }},
-			{"CreateAccessToken", func() error {
-				return s.CreateAccessToken(ctx, &models.AccessToken{UserID: u.ID, Name: "x", TokenHash: hashOf("pat")})
+			{"CreatePersonalToken", func() error {
+				return s.CreatePersonalToken(ctx, &models.PersonalToken{UserID: u.ID, Name: "x", TokenHash: hashOf("pat")})
 			}},
-			{"AccessTokenByHash", func() error { _, _, err := s.AccessTokenByHash(ctx, hashOf("pat")); return err }},
-			{"AccessTokensOf", func() error { _, err := s.AccessTokensOf(ctx, u.ID); return err }},
-			{"RevokeAccessToken", func() error { _, err := s.RevokeAccessToken(ctx, u.ID, "x", t0); return err }},
-			{"TouchAccessToken", func() error { _, err := s.TouchAccessToken(ctx, "x", t0, time.Minute); return err }},
+			{"PersonalTokenByHash", func() error { _, _, err := s.PersonalTokenByHash(ctx, hashOf("pat")); return err }},
+			{"PersonalTokensOf", func() error { _, err := s.PersonalTokensOf(ctx, u.ID); return err }},
+			{"RevokePersonalToken", func() error { _, err := s.RevokePersonalToken(ctx, u.ID, "x", t0); return err }},
+			{"TouchPersonalToken", func() error { _, err := s.TouchPersonalToken(ctx, "x", t0, time.Minute); return err }},
 		}
 		for _, c := range calls {
 			t.Run(c.name, func(t *testing.T) {

@@ -24,10 +24,10 @@ type AuthPayload struct {
 type Mutation struct {
 }
 
-type NewAccessToken struct {
+type NewPersonalAccessToken struct {
 	// The token: send it as Authorization: Bearer <token>. It is shown only here, once.
-	Token       string              `json:"token"`
-	AccessToken *models.AccessToken `json:"accessToken"`
+	Token               string                `json:"token"`
+	PersonalAccessToken *models.PersonalToken `json:"personalAccessToken"`
 }
 
 type PageInfo struct {

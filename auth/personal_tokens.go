@@ -15,47 +15,47 @@ import (
 // Personal access tokens: opaque, scoped credentials for integrators, sent
 // as "Authorization: Bearer icl_...", stored only as their SHA-256 hash.
 const (
-	// AccessTokenPrefix starts every personal access token, so the
+	// PersonalTokenPrefix starts every personal access token, so the
 	// middleware tells them from JWTs and secret scanners recognise them.
-	AccessTokenPrefix = "icl_"
-	// MaxAccessTokenNameLen bounds a token's name, in characters.
-	MaxAccessTokenNameLen = 100
-	// MinAccessTokenTTL and MaxAccessTokenTTL bound createAccessToken's
+	PersonalTokenPrefix = "icl_"
+	// MaxPersonalTokenNameLen bounds a token's name, in characters.
+	MaxPersonalTokenNameLen = 100
+	// MinPersonalTokenTTL and MaxPersonalTokenTTL bound createPersonalAccessToken's
 	// expiresIn; without expiresIn a token lives until revoked.
-	MinAccessTokenTTL = time.Minute
-	MaxAccessTokenTTL = 366 * 24 * time.Hour
-	// accessTokenLen is the length of a token: the prefix and 256 random
+	MinPersonalTokenTTL = time.Minute
+	MaxPersonalTokenTTL = 366 * 24 * time.Hour
+	// personalTokenLen is the length of a token: the prefix and 256 random
 	// bits in base64url.
-	accessTokenLen = len(AccessTokenPrefix) + 43
+	personalTokenLen = len(PersonalTokenPrefix) + 43
 	// touchInterval is how stale a token's lastUsedAt may be: it is written
 	// at most once per interval per token, across replicas.
 	touchInterval = time.Minute
 )
 
-// ErrAccessTokenRevoked refuses a personal access token that was revoked.
-var ErrAccessTokenRevoked = models.Unauthenticated(models.ReasonTokenRevoked, "access token revoked")
+// ErrPersonalTokenRevoked refuses a personal access token that was revoked.
+var ErrPersonalTokenRevoked = models.Unauthenticated(models.ReasonTokenRevoked, "access token revoked")
 
-// NewAccessToken returns a new personal access token and the hash to store:
+// NewPersonalToken returns a new personal access token and the hash to store:
 // the prefix and 256 bits from crypto/rand.
-func NewAccessToken() (plain, hash string, err error) {
+func NewPersonalToken() (plain, hash string, err error) {
 	r, err := randomString(32)
 	if err != nil {
 		return "", "", fmt.Errorf("new access token: %w", err)
 	}
-	plain = AccessTokenPrefix + r
-	return plain, HashRefreshToken(plain), nil
+	plain = PersonalTokenPrefix + r
+	return plain, hashOpaqueToken(plain), nil
 }
 
-// CreateAccessToken creates a personal access token for u, named name, with
+// CreatePersonalToken creates a personal access token for u, named name, with
 // scopes (each must be granted by u's role), expiring after expiresIn when
 // it is set. It returns the token, shown only this once, and its record.
-func (s *Service) CreateAccessToken(ctx context.Context, u *models.User, name string, scopes models.Scopes, expiresIn *time.Duration) (string, *models.AccessToken, error) {
+func (s *Service) CreatePersonalToken(ctx context.Context, u *models.User, name string, scopes models.Scopes, expiresIn *time.Duration) (string, *models.PersonalToken, error) {
 	name = strings.TrimSpace(name)
 	switch n := utf8.RuneCountInString(name); {
 	case n == 0:
 		return "", nil, models.BadField("name", "name is required")
-	case n > MaxAccessTokenNameLen:
-		return "", nil, models.BadField("name", fmt.Sprintf("name must be at most %d characters", MaxAccessTokenNameLen))
+	case n > MaxPersonalTokenNameLen:
+		return "", nil, models.BadField("name", fmt.Sprintf("name must be at most %d characters", MaxPersonalTokenNameLen))
 	}
 	scopes = scopes.Normalize()
 	if len(scopes) == 0 {
@@ -68,38 +68,38 @@ func (s *Service) CreateAccessToken(ctx context.Context, u *models.User, name st
 		}
 	}
 	now := s.opts.Now().UTC()
-	t := &models.AccessToken{UserID: u.ID, Name: name, Scopes: scopes, CreatedAt: now}
+	t := &models.PersonalToken{UserID: u.ID, Name: name, Scopes: scopes, CreatedAt: now}
 	if expiresIn != nil {
-		if *expiresIn < MinAccessTokenTTL || *expiresIn > MaxAccessTokenTTL {
+		if *expiresIn < MinPersonalTokenTTL || *expiresIn > MaxPersonalTokenTTL {
 			return "", nil, models.BadField("expiresIn", fmt.Sprintf("expiresIn must be between %d and %d seconds",
-				int(MinAccessTokenTTL.Seconds()), int(MaxAccessTokenTTL.Seconds())))
+				int(MinPersonalTokenTTL.Seconds()), int(MaxPersonalTokenTTL.Seconds())))
 		}
 		exp := now.Add(*expiresIn)
 		t.ExpiresAt = &exp
 	}
-	plain, hash, err := NewAccessToken()
+	plain, hash, err := NewPersonalToken()
 	if err != nil {
 		return "", nil, err
 	}
 	t.TokenHash = hash
-	if err := s.store.CreateAccessToken(ctx, t); err != nil {
+	if err := s.store.CreatePersonalToken(ctx, t); err != nil {
 		return "", nil, fmt.Errorf("create access token: %w", err)
 	}
 	s.log.InfoContext(ctx, "access token created", "event", "access_token_created", "user_id", u.ID, "token_id", t.ID, "scopes", scopes)
 	return plain, t, nil
 }
 
-// AccessTokens returns u's personal access tokens that are not revoked,
+// PersonalTokens returns u's personal access tokens that are not revoked,
 // newest first.
-func (s *Service) AccessTokens(ctx context.Context, u *models.User) ([]*models.AccessToken, error) {
-	return s.store.AccessTokensOf(ctx, u.ID)
+func (s *Service) PersonalTokens(ctx context.Context, u *models.User) ([]*models.PersonalToken, error) {
+	return s.store.PersonalTokensOf(ctx, u.ID)
 }
 
-// RevokeAccessToken revokes u's token id at once. It reports whether this
+// RevokePersonalToken revokes u's token id at once. It reports whether this
 // call revoked it (false for an unknown token, another user's, or one
 // already revoked).
-func (s *Service) RevokeAccessToken(ctx context.Context, u *models.User, id string) (bool, error) {
-	ok, err := s.store.RevokeAccessToken(ctx, u.ID, id, s.opts.Now())
+func (s *Service) RevokePersonalToken(ctx context.Context, u *models.User, id string) (bool, error) {
+	ok, err := s.store.RevokePersonalToken(ctx, u.ID, id, s.opts.Now())
 	if err != nil {
 		return false, err
 	}
@@ -109,15 +109,15 @@ func (s *Service) RevokeAccessToken(ctx context.Context, u *models.User, id stri
 	return ok, nil
 }
 
-// authenticateAccessToken is Authenticate for a personal access token: one
+// authenticatePersonalToken is Authenticate for a personal access token: one
 // statement loads the token and its user; revoked and expired tokens and
 // inactive users are refused at once; lastUsedAt is written at most once per
 // touchInterval.
-func (s *Service) authenticateAccessToken(ctx context.Context, token string) Viewer {
-	if len(token) != accessTokenLen {
+func (s *Service) authenticatePersonalToken(ctx context.Context, token string) Viewer {
+	if len(token) != personalTokenLen {
 		return Viewer{Err: ErrInvalidToken}
 	}
-	t, u, err := s.store.AccessTokenByHash(ctx, HashRefreshToken(token))
+	t, u, err := s.store.PersonalTokenByHash(ctx, hashOpaqueToken(token))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return Viewer{Err: ErrInvalidToken}
@@ -127,7 +127,7 @@ func (s *Service) authenticateAccessToken(ctx context.Context, token string) Vie
 	now := s.opts.Now().UTC()
 	switch {
 	case t.RevokedAt != nil:
-		return Viewer{Err: ErrAccessTokenRevoked}
+		return Viewer{Err: ErrPersonalTokenRevoked}
 	case t.ExpiresAt != nil && !now.Before(*t.ExpiresAt):
 		return Viewer{Err: ErrTokenExpired}
 	case !u.Active:
@@ -137,11 +137,11 @@ func (s *Service) authenticateAccessToken(ctx context.Context, token string) Vie
 		// The row we read says a write is due; the conditional UPDATE
 		// decides, so replicas racing here write once. A failed write
 		// costs only freshness: the request goes on.
-		if _, err := s.store.TouchAccessToken(ctx, t.ID, now, touchInterval); err != nil {
+		if _, err := s.store.TouchPersonalToken(ctx, t.ID, now, touchInterval); err != nil {
 			s.log.WarnContext(ctx, "record access token use", "token_id", t.ID, "err", err)
 		}
 	}
 	// A token never outranks its owner: a scope the role no longer grants
 	// (an admin demoted since) is dropped.
-	return Viewer{User: u, AccessTokenID: t.ID, Scopes: t.Scopes.Intersect(models.RoleScopes(u.Role))}
+	return Viewer{User: u, PersonalTokenID: t.ID, Scopes: t.Scopes.Intersect(models.RoleScopes(u.Role))}
 }

@@ -25,13 +25,13 @@ var accessTokenSQL = "SELECT " + accessTokenColumns + ", " + userColumns("u_") +
 
 // accessTokenRow is one row of accessTokenSQL.
 type accessTokenRow struct {
-	Token models.AccessToken `gorm:"embedded;embeddedPrefix:a_"`
+	Token models.PersonalToken `gorm:"embedded;embeddedPrefix:a_"`
 	User  models.User        `gorm:"embedded;embeddedPrefix:u_"`
 }
 
-// CreateAccessToken inserts t, setting an empty ID (a random UUID) and a zero
+// CreatePersonalToken inserts t, setting an empty ID (a random UUID) and a zero
 // CreatedAt (now). ErrNotFound if the user does not exist.
-func (s *Store) CreateAccessToken(ctx context.Context, t *models.AccessToken) error {
+func (s *Store) CreatePersonalToken(ctx context.Context, t *models.PersonalToken) error {
 	if t.UserID == "" || t.TokenHash == "" || t.Name == "" {
 		return errors.New("store: create access token: user id, name and hash are required")
 	}
@@ -44,7 +44,7 @@ func (s *Store) CreateAccessToken(ctx context.Context, t *models.AccessToken) er
 	if t.Scopes == nil {
 		t.Scopes = models.Scopes{}
 	}
-	normalizeAccessToken(t)
+	normalizePersonalToken(t)
 	err := s.db.WithContext(ctx).Create(t).Error
 	if errors.Is(err, gorm.ErrForeignKeyViolated) {
 		return ErrNotFound
@@ -52,10 +52,10 @@ func (s *Store) CreateAccessToken(ctx context.Context, t *models.AccessToken) er
 	return wrap("create access token", err)
 }
 
-// AccessTokenByHash returns the access token whose SHA-256 hash is hash and
+// PersonalTokenByHash returns the access token whose SHA-256 hash is hash and
 // its user, in one statement. The caller judges validity (revoked, expired,
 // user inactive). ErrNotFound if no token has this hash.
-func (s *Store) AccessTokenByHash(ctx context.Context, hash string) (*models.AccessToken, *models.User, error) {
+func (s *Store) PersonalTokenByHash(ctx context.Context, hash string) (*models.PersonalToken, *models.User, error) {
 	var row accessTokenRow
 	res := s.db.WithContext(ctx).Raw(accessTokenSQL, hash).Scan(&row)
 	if res.Error != nil {
@@ -64,31 +64,31 @@ func (s *Store) AccessTokenByHash(ctx context.Context, hash string) (*models.Acc
 	if res.RowsAffected == 0 {
 		return nil, nil, ErrNotFound
 	}
-	normalizeAccessToken(&row.Token)
+	normalizePersonalToken(&row.Token)
 	normalizeUser(&row.User)
 	return &row.Token, &row.User, nil
 }
 
-// AccessTokensOf returns the user's access tokens that are not revoked,
+// PersonalTokensOf returns the user's access tokens that are not revoked,
 // newest first.
-func (s *Store) AccessTokensOf(ctx context.Context, userID string) ([]*models.AccessToken, error) {
-	var out []*models.AccessToken
+func (s *Store) PersonalTokensOf(ctx context.Context, userID string) ([]*models.PersonalToken, error) {
+	var out []*models.PersonalToken
 	err := s.db.WithContext(ctx).Where("user_id = ? AND revoked_at IS NULL", userID).
 		Order("created_at DESC, id DESC").Find(&out).Error
 	if err != nil {
 		return nil, wrap("access tokens of user", err)
 	}
 	for _, t := range out {
-		normalizeAccessToken(t)
+		normalizePersonalToken(t)
 	}
 	return out, nil
 }
 
-// RevokeAccessToken revokes the user's token id at now. It reports whether
+// RevokePersonalToken revokes the user's token id at now. It reports whether
 // this call revoked it: false when the user has no such token or it was
 // already revoked.
-func (s *Store) RevokeAccessToken(ctx context.Context, userID, id string, now time.Time) (bool, error) {
-	res := s.db.WithContext(ctx).Model(&models.AccessToken{}).
+func (s *Store) RevokePersonalToken(ctx context.Context, userID, id string, now time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Model(&models.PersonalToken{}).
 		Where("id = ? AND user_id = ? AND revoked_at IS NULL", id, userID).
 		UpdateColumn("revoked_at", utc(now))
 	if res.Error != nil {
@@ -97,13 +97,13 @@ func (s *Store) RevokeAccessToken(ctx context.Context, userID, id string, now ti
 	return res.RowsAffected > 0, nil
 }
 
-// TouchAccessToken records that token id was used at now, unless a use within
+// TouchPersonalToken records that token id was used at now, unless a use within
 // the last interval was already recorded. The condition is in the UPDATE, so
 // replicas sharing the database write at most once per interval per token.
 // It reports whether it wrote.
-func (s *Store) TouchAccessToken(ctx context.Context, id string, now time.Time, interval time.Duration) (bool, error) {
+func (s *Store) TouchPersonalToken(ctx context.Context, id string, now time.Time, interval time.Duration) (bool, error) {
 	now = utc(now)
-	res := s.db.WithContext(ctx).Model(&models.AccessToken{}).
+	res := s.db.WithContext(ctx).Model(&models.PersonalToken{}).
 		Where("id = ? AND (last_used_at IS NULL OR last_used_at <= ?)", id, now.Add(-interval)).
 		UpdateColumn("last_used_at", now)
 	if res.Error != nil {
@@ -112,8 +112,8 @@ func (s *Store) TouchAccessToken(ctx context.Context, id string, now time.Time, 
 	return res.RowsAffected > 0, nil
 }
 
-// normalizeAccessToken puts a token's times in UTC at database precision.
-func normalizeAccessToken(t *models.AccessToken) {
+// normalizePersonalToken puts a token's times in UTC at database precision.
+func normalizePersonalToken(t *models.PersonalToken) {
 	t.CreatedAt = utc(t.CreatedAt)
 	t.ExpiresAt = utcPtr(t.ExpiresAt)
 	t.LastUsedAt = utcPtr(t.LastUsedAt)

@@ -2,10 +2,10 @@ package models
 
 import "time"
 
-// AccessToken is a personal access token: a long-lived, scoped credential a
+// PersonalToken is a personal access token: a long-lived, scoped credential a
 // user creates for an integrator. Only the SHA-256 hash of the token is
 // stored; the token itself is shown once, when it is created.
-type AccessToken struct {
+type PersonalToken struct {
 	ID         string    `gorm:"primaryKey;size:36"`
 	UserID     string    `gorm:"size:36;not null;index"`
 	Name       string    `gorm:"size:100;not null"`
@@ -16,3 +16,6 @@ type AccessToken struct {
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
 }
+
+// TableName keeps the table the first migrations created.
+func (PersonalToken) TableName() string { return "access_tokens" }
