@@ -12,15 +12,15 @@ import (
 )
 
 const (
-	userQuery          = `query($id: ID!) { user(id: $id) { id username email displayName } }`
-	usersQuery         = `query($first: Int, $after: String, $search: String) { users(first: $first, after: $after, search: $search) { totalCount edges { cursor node { id username email } } pageInfo { hasNextPage endCursor } } }`
-	updateProfileMut   = `mutation($id: ID!, $in: ProfileInput!) { updateProfile(id: $id, input: $in) { id email displayName } }`
-	setRoleMut         = `mutation($id: ID!, $role: Role!) { setRole(id: $id, role: $role) { id role } }`
-	setActiveMut       = `mutation($id: ID!, $active: Boolean!) { setActive(id: $id, active: $active) { id } }`
-	createTokenMut     = `mutation { createPersonalAccessToken(name: "x", scopes: [PROFILE_READ]) { token } }`
-	personalTokensQuery  = `{ personalAccessTokens { id name scopes createdAt lastUsedAt expiresAt } }`
-	revokeTokenMut     = `mutation($id: ID!) { revokePersonalAccessToken(id: $id) }`
-	meWithDisplayQuery = `{ me { id email displayName } }`
+	userQuery           = `query($id: ID!) { user(id: $id) { id username email displayName } }`
+	usersQuery          = `query($first: Int, $after: String, $search: String) { users(first: $first, after: $after, search: $search) { totalCount edges { cursor node { id username email } } pageInfo { hasNextPage endCursor } } }`
+	updateProfileMut    = `mutation($id: ID!, $in: ProfileInput!) { updateProfile(id: $id, input: $in) { id email displayName } }`
+	setRoleMut          = `mutation($id: ID!, $role: Role!) { setRole(id: $id, role: $role) { id role } }`
+	setActiveMut        = `mutation($id: ID!, $active: Boolean!) { setActive(id: $id, active: $active) { id } }`
+	createTokenMut      = `mutation { createPersonalAccessToken(name: "x", scopes: [PROFILE_READ]) { token } }`
+	personalTokensQuery = `{ personalAccessTokens { id name scopes createdAt lastUsedAt expiresAt } }`
+	revokeTokenMut      = `mutation($id: ID!) { revokePersonalAccessToken(id: $id) }`
+	meWithDisplayQuery  = `{ me { id email displayName } }`
 )
 
 type profile struct {
@@ -305,7 +305,7 @@ func TestPersonalTokenList(t *testing.T) {
 		r := e.do(user.header, `mutation { createPersonalAccessToken(name: " deploy bot ", scopes: [PROFILE_WRITE, PROFILE_READ, PROFILE_READ], expiresIn: 3600) { token personalAccessToken { id name scopes createdAt lastUsedAt expiresAt } } }`, nil)
 		mustOK(t, r)
 		var created struct {
-			Token       string
+			Token               string
 			PersonalAccessToken json.RawMessage
 		}
 		decode(t, r, "createPersonalAccessToken", &created)

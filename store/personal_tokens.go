@@ -26,7 +26,7 @@ var accessTokenSQL = "SELECT " + accessTokenColumns + ", " + userColumns("u_") +
 // accessTokenRow is one row of accessTokenSQL.
 type accessTokenRow struct {
 	Token models.PersonalToken `gorm:"embedded;embeddedPrefix:a_"`
-	User  models.User        `gorm:"embedded;embeddedPrefix:u_"`
+	User  models.User          `gorm:"embedded;embeddedPrefix:u_"`
 }
 
 // CreatePersonalToken inserts t, setting an empty ID (a random UUID) and a zero
