@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/ironclad-auth/ironclad/app"
 	"github.com/ironclad-auth/ironclad/auth"
 	"github.com/ironclad-auth/ironclad/models"
 )
@@ -20,7 +21,7 @@ import (
 // createUser implements `ironclad createuser`, in the manner of Django's
 // createsuperuser: the password comes from stdin (--password-stdin) or from
 // a prompt without echo, never from the command line.
-func createUser(ctx context.Context, cfg config, log *slog.Logger, args []string, stdin io.Reader, stdout io.Writer) error {
+func createUser(ctx context.Context, cfg app.Config, log *slog.Logger, args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("createuser", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	username := fs.String("username", "", "username (required)")
@@ -42,12 +43,12 @@ func createUser(ctx context.Context, cfg config, log *slog.Logger, args []string
 		return fmt.Errorf("createuser: %w", err)
 	}
 
-	a, err := open(ctx, cfg, log)
+	a, err := app.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer a.close()
-	u, err := a.auth.CreateUser(ctx, auth.NewUser{Username: *username, Email: *email, Password: password, Role: r})
+	defer a.Close()
+	u, err := a.Auth.CreateUser(ctx, auth.NewUser{Username: *username, Email: *email, Password: password, Role: r})
 	if err != nil {
 		var me *models.Error
 		if errors.As(err, &me) {

@@ -11,32 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ironclad-auth/ironclad/internal/testclock"
 	"github.com/ironclad-auth/ironclad/models"
 )
 
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
 func TestMemoryCounterGCRA(t *testing.T) {
 	ctx := context.Background()
-	clock := newTestClock()
+	clock := testclock.New()
 	m := newMemoryCounter(0, clock.Now)
 	l := Limit{Max: 3, Window: 3 * time.Minute} // one unit per minute
 
@@ -84,7 +65,7 @@ func TestMemoryCounterGCRA(t *testing.T) {
 
 func TestMemoryCounterBounded(t *testing.T) {
 	ctx := context.Background()
-	clock := newTestClock()
+	clock := testclock.New()
 	m := newMemoryCounter(100, clock.Now)
 	l := Limit{Max: 1, Window: time.Hour}
 	for i := range 10_000 {
@@ -165,7 +146,7 @@ func TestFallbackCounter(t *testing.T) {
 
 func TestLoginLimiterKeys(t *testing.T) {
 	ctx := context.Background()
-	clock := newTestClock()
+	clock := testclock.New()
 	l, err := NewLoginLimiter(LimiterConfig{PerUser: Limit{Max: 1, Window: time.Hour}, Secret: []byte("secret"), Now: clock.Now}, slog.Default())
 	if err != nil {
 		t.Fatal(err)

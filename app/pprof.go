@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -40,9 +40,9 @@ func pprofHandler() http.Handler {
 	return mux
 }
 
-// servePprof serves the profiler on addr until ctx ends. It is off unless
+// ServePprof serves the profiler on addr until ctx ends. It is off unless
 // PPROF_ADDR is set, and lives on its own listener, apart from the API.
-func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
+func ServePprof(ctx context.Context, addr string, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("PPROF_ADDR: %w", err)

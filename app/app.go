@@ -1,0 +1,136 @@
+// Package app is Ironclad's HTTP application: its configuration, the
+// services built from it, and the handler chain that serves them. The
+// command (package main) loads a Config, opens an App and serves its
+// Handler; tests do the same through app/apptest.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/store"
+)
+
+// App holds the long-lived services of one process.
+type App struct {
+	Config  Config
+	Log     *slog.Logger
+	Store   *store.Store
+	Auth    *auth.Service
+	Cookies *auth.Cookies
+	redis   *redis.Client // nil without REDIS_URL
+}
+
+// Open connects to the database, applies migrations and builds the services.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	if err := cfg.EnsureSecret(); err != nil {
+		return nil, err
+	}
+	if cfg.JWTSecretSource == "generated" {
+		log.Warn("JWT_SECRET is not set: generated a development secret in the data folder; set JWT_SECRET in production")
+	} else if len(cfg.JWTSecret) < MinSecretLen {
+		log.Warn("JWT_SECRET is shorter than 32 bytes; production mode would refuse it")
+	}
+	st, err := store.OpenWith(ctx, cfg.DatabaseURL, cfg.storeOptions(log))
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	a, err := New(cfg, st, log, time.Now)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Close releases Redis and the database.
+func (a *App) Close() {
+	if a.redis != nil {
+		a.redis.Close()
+	}
+	a.Store.Close()
+}
+
+// Limiter names where login failures are counted: "redis" or "memory".
+func (a *App) Limiter() string {
+	if a.redis != nil {
+		return "redis"
+	}
+	return "memory"
+}
+
+// storeOptions are the store settings of c.
+func (c Config) storeOptions(log *slog.Logger) store.Options {
+	ttl := c.IdentityCacheTTL
+	if ttl == 0 {
+		ttl = -1 // off
+	}
+	return store.Options{IdentityTTL: ttl, RedisURL: c.RedisURL, Log: log}
+}
+
+// New builds the services on an open store; now is the clock of every
+// token and session decision.
+func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*App, error) {
+	tokens, err := auth.NewTokens(auth.TokenConfig{
+		Secret:    cfg.JWTSecret,
+		Issuer:    cfg.JWTIssuer,
+		AccessTTL: cfg.AccessTTL,
+		Leeway:    tokenLeeway,
+	}, now)
+	if err != nil {
+		return nil, fmt.Errorf("JWT_SECRET: %w", err)
+	}
+	hasher := auth.NewHasher(cfg.HashParams, cfg.HashConcurrency, 2*time.Second)
+	var rdb *redis.Client
+	if cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, errors.New("REDIS_URL: not a redis:// or rediss:// URL")
+		}
+		opts.ContextTimeoutEnabled = true // the limiter's deadlines bound every call
+		// Counting is not idempotent: never resend a command that may have
+		// run. A failure falls back to memory at once instead.
+		opts.MaxRetries = -1
+		opts.DialerRetries = 1
+		rdb = redis.NewClient(opts)
+	}
+	limiter, err := auth.NewLoginLimiter(auth.LimiterConfig{
+		PerUser: cfg.LoginPerUser,
+		PerIP:   cfg.LoginPerIP,
+		Redis:   rdb,
+		Prefix:  cfg.RedisPrefix,
+		Secret:  cfg.JWTSecret,
+		Now:     now,
+	}, log.With("component", "auth"))
+	if err != nil {
+		if rdb != nil {
+			rdb.Close()
+		}
+		return nil, err
+	}
+	svc := auth.NewService(st, tokens, hasher, auth.Options{
+		RefreshTTL:     cfg.RefreshTTL,
+		SessionMaxAge:  cfg.SessionMaxAge,
+		Now:            now,
+		SignupEnabled:  cfg.SignupEnabled,
+		MinPasswordLen: cfg.MinPasswordLen,
+		ReuseGrace:     cfg.ReuseGrace,
+		TrustedProxies: cfg.TrustedProxies,
+		Limiter:        limiter,
+	}, log)
+	cookies := auth.NewCookies(auth.CookieConfig{Enabled: cfg.RefreshTokenCookie, Secure: cfg.CookieSecure, Path: GraphQLPath})
+	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies}, nil
+}
+
+// tokenLeeway is the clock skew tolerated on access-token times.
+const tokenLeeway = 30 * time.Second

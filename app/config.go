@@ -1,0 +1,297 @@
+package app
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/store"
+)
+
+// MinSecretLen is the shortest JWT_SECRET accepted in production: 256 bits,
+// as much as the HS256 output.
+const MinSecretLen = 32
+
+// Config is everything Ironclad reads from its environment. Settings lists
+// each variable that fills it.
+type Config struct {
+	Production      bool
+	Addr            string
+	DatabaseURL     string // postgres://... or an SQLite path
+	DataDir         string
+	JWTSecret       []byte
+	JWTSecretSource string // "env", "file" or "generated"; never the secret
+	JWTIssuer       string
+	AccessTTL       time.Duration
+	RefreshTTL      time.Duration
+	SessionMaxAge   time.Duration
+	Playground      bool
+	PurgeInterval   time.Duration
+	HashConcurrency int
+	HashParams      auth.Params // argon2id cost; tests lower it
+	LogLevel        string
+	SignupEnabled   bool           // the register mutation is open
+	MinPasswordLen  int            // shortest new password, in characters
+	ReuseGrace      time.Duration  // REFRESH_REUSE_GRACE
+	TrustedProxies  []netip.Prefix // TRUSTED_PROXIES
+	RedisURL        string         // REDIS_URL; never logged (it may hold a password)
+	RedisPrefix     string         // REDIS_KEY_PREFIX
+	LoginPerUser    auth.Limit     // LOGIN_MAX_FAILURES_PER_USER per LOGIN_FAILURE_WINDOW
+	LoginPerIP      auth.Limit     // LOGIN_MAX_FAILURES_PER_IP per LOGIN_FAILURE_WINDOW
+	// IdentityCacheTTL bounds how long a replica serves a cached user and
+	// session without re-reading them; 0 turns the cache off.
+	IdentityCacheTTL time.Duration
+
+	CORSAllowedOrigins []string // exact origins allowed cross-origin access, with credentials
+	RefreshTokenCookie bool     // deliver refresh tokens in an HttpOnly cookie
+	CookieSecure       bool     // mark that cookie Secure (HTTPS only)
+	// PprofAddr, when set, serves net/http/pprof on this loopback address.
+	PprofAddr string
+	// GC is the garbage collector's tuning (gc.go).
+	GC GCSettings
+}
+
+// Setting is one environment variable: its name, the default as the README
+// shows it, the README's description, and how it fills a Config.
+type Setting struct {
+	Name    string
+	Default string
+	Doc     string
+	// set parses a non-empty value into c; it runs after every setting
+	// above it in the table, so it may depend on them (APP_ENV first).
+	set func(c *Config, v string) error
+	// unset, if not nil, runs when the variable is empty: defaults that
+	// depend on another setting.
+	unset func(c *Config)
+}
+
+// Settings is every variable Ironclad reads, in the README's order. It is
+// the one place that names a variable, its default, its bounds and its
+// documentation; the README's configuration table is checked against it.
+var Settings = []Setting{
+	{Name: "APP_ENV", Default: "(development)",
+		Doc: "`production` refuses to start without a Postgres `DATABASE_URL` and a `JWT_SECRET` of at least 32 bytes, logs JSON, and turns the playground off",
+		set: func(c *Config, v string) error { c.Production = strings.EqualFold(v, "production"); return nil }},
+	{Name: "ADDR", Default: "`:8080`", Doc: "listen address",
+		set: func(c *Config, v string) error { c.Addr = v; return nil }},
+	{Name: "DATABASE_URL", Default: "`./data/ironclad.db` (SQLite)",
+		Doc: "`postgres://user:pass@host:5432/db?sslmode=...` selects PostgreSQL; anything else is an SQLite file path",
+		set: func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
+	{Name: "DATA_DIR", Default: "`data`", Doc: "folder for the SQLite file and the generated development secret",
+		set: func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{Name: "JWT_SECRET", Default: "generated in development",
+		Doc: "HMAC key for access tokens (HS256); at least 32 bytes, e.g. `openssl rand -base64 48`. Without it, development generates one and keeps it in `DATA_DIR/jwt_secret`",
+		set: func(c *Config, v string) error { c.JWTSecret, c.JWTSecretSource = []byte(v), "env"; return nil }},
+	{Name: "JWT_ISSUER", Default: "`ironclad`", Doc: "`iss` claim, checked on every token",
+		set: func(c *Config, v string) error { c.JWTIssuer = v; return nil }},
+	{Name: "ACCESS_TOKEN_TTL", Default: "`5m`", Doc: "access-token lifetime",
+		set: duration(func(c *Config) *time.Duration { return &c.AccessTTL }, time.Second, 24*time.Hour)},
+	{Name: "REFRESH_TOKEN_TTL", Default: "`168h` (7 days)", Doc: "idle lifetime of a refresh token",
+		set: duration(func(c *Config) *time.Duration { return &c.RefreshTTL }, time.Minute, 365*24*time.Hour)},
+	{Name: "SESSION_MAX_AGE", Default: "`720h` (30 days)", Doc: "absolute lifetime of a session; refreshing never extends it",
+		set: duration(func(c *Config) *time.Duration { return &c.SessionMaxAge }, time.Minute, 365*24*time.Hour)},
+	{Name: "PLAYGROUND", Default: "`true`, `false` in production", Doc: "serve the playground at `/` and allow introspection",
+		set:   boolean(func(c *Config) *bool { return &c.Playground }),
+		unset: func(c *Config) { c.Playground = !c.Production }},
+	{Name: "PURGE_INTERVAL", Default: "`1h`", Doc: "how often each replica deletes expired tokens (`0` turns the sweep off)",
+		set: duration(func(c *Config) *time.Duration { return &c.PurgeInterval }, 0, 7*24*time.Hour)},
+	{Name: "HASH_CONCURRENCY", Default: "number of CPUs", Doc: "password hashes computed at once; excess logins wait up to 2 s, then get `TOO_MANY_REQUESTS`",
+		set: count(func(c *Config) *int { return &c.HashConcurrency }, 1, 256)},
+	{Name: "LOG_LEVEL", Default: "`info`", Doc: "`debug`, `info`, `warn` or `error`",
+		set: func(c *Config, v string) error { c.LogLevel = v; return nil }},
+	{Name: "SIGNUP_ENABLED", Default: "`true`, `false` in production", Doc: "open the `register` mutation to anyone; closed, it answers `FORBIDDEN` and `createuser` is the way in",
+		set:   boolean(func(c *Config) *bool { return &c.SignupEnabled }),
+		unset: func(c *Config) { c.SignupEnabled = !c.Production }},
+	{Name: "PASSWORD_MIN_LENGTH", Default: "`8`", Doc: "shortest password (in characters) accepted by `register` and `createuser`, 8 to 128",
+		set: count(func(c *Config) *int { return &c.MinPasswordLen }, auth.DefaultMinPassLen, 128)},
+	{Name: "REFRESH_REUSE_GRACE", Default: "`0` (off)",
+		Doc: "at most `60s`: the refresh token rotated last, presented again within this long of its rotation, gets the same successor (and a fresh access token) instead of ending the session — two tabs refreshing at once stay logged in. Only the immediately previous token qualifies; older ones, or later, are reuse",
+		set: duration(func(c *Config) *time.Duration { return &c.ReuseGrace }, 0, time.Minute)},
+	{Name: "TRUSTED_PROXIES", Default: "(none)",
+		Doc: "comma-separated CIDR prefixes or addresses of reverse proxies, e.g. `10.0.0.0/8, 192.0.2.10`. Only when the connection comes from one of them is `X-Forwarded-For` read (right to left, skipping trusted hops) for the client IP; otherwise the peer address is the client",
+		set: func(c *Config, v string) (err error) { c.TrustedProxies, err = auth.ParseTrustedProxies(v); return err }},
+	{Name: "REDIS_URL", Default: "(none: in memory)",
+		Doc: "`redis://[:password@]host:6379/db` (or `rediss://`): the login-failure counters live in Redis, shared by every replica, and identity-cache invalidations also travel over Redis pub/sub. If Redis fails, each replica counts in memory and logs it (`rate_limiter_fallback`) until Redis answers again; limiting never stops",
+		set: func(c *Config, v string) error {
+			if _, err := redis.ParseURL(v); err != nil {
+				// The URL may hold a password: never repeat the value.
+				return errors.New("not a redis:// or rediss:// URL")
+			}
+			c.RedisURL = v
+			return nil
+		}},
+	{Name: "REDIS_KEY_PREFIX", Default: "`ironclad:`", Doc: "prefix of Ironclad's Redis keys (after redis_rate's own `rate:`), to share one Redis between deployments",
+		set: func(c *Config, v string) error { c.RedisPrefix = v; return nil }},
+	{Name: "LOGIN_MAX_FAILURES_PER_USER", Default: "`5`", Doc: "failed logins allowed per username (in any letter case) per `LOGIN_FAILURE_WINDOW`",
+		set: count(func(c *Config) *int { return &c.LoginPerUser.Max }, 1, 1000)},
+	{Name: "LOGIN_MAX_FAILURES_PER_IP", Default: "`50`", Doc: "failed logins allowed per client IP (IPv6: per /64) per `LOGIN_FAILURE_WINDOW`",
+		set: count(func(c *Config) *int { return &c.LoginPerIP.Max }, 1, 1_000_000)},
+	{Name: "LOGIN_FAILURE_WINDOW", Default: "`15m`", Doc: "the window of both limits",
+		set: duration(func(c *Config) *time.Duration { return &c.LoginPerUser.Window }, time.Second, 24*time.Hour)},
+	{Name: "IDENTITY_CACHE_TTL", Default: "`5s`",
+		Doc: "each replica caches the user and session behind an access token; a logout, revocation, password change, role or profile change, deactivation or deletion drops the entry at once on the replica that made it and on every other replica through Postgres LISTEN/NOTIFY (and Redis). This is the longest an entry lives if a notification is lost (channel down). `0` turns the cache off",
+		set: duration(func(c *Config) *time.Duration { return &c.IdentityCacheTTL }, 0, time.Minute)},
+	{Name: "CORS_ALLOWED_ORIGINS", Default: "(empty: same-origin only)",
+		Doc: "comma list of exact origins that may call `/query` from a browser, with credentials, e.g. `https://app.example.com,http://localhost:5173`; `*` and paths are refused. Preflights are cached for 10 minutes",
+		set: func(c *Config, v string) (err error) { c.CORSAllowedOrigins, err = parseOrigins(v); return err }},
+	{Name: "REFRESH_TOKEN_COOKIE", Default: "`false`",
+		Doc: "cookie mode for single-page apps: refresh tokens travel in an HttpOnly cookie instead of the response body (see [Browsers](#browsers-cookie-mode-cors-and-http-401))",
+		set: boolean(func(c *Config) *bool { return &c.RefreshTokenCookie })},
+	{Name: "COOKIE_SECURE", Default: "`true`", Doc: "mark the refresh cookie `Secure` (HTTPS only); `false` is for `http://localhost` and refused in production",
+		set: func(c *Config, v string) error {
+			if err := boolean(func(c *Config) *bool { return &c.CookieSecure })(c, v); err != nil {
+				return err
+			}
+			if !c.CookieSecure && c.Production {
+				// A refresh token sent over plain HTTP is a session handed to
+				// anyone on the path; false exists for http://localhost only.
+				return errors.New("production refuses false; it is meant for http://localhost")
+			}
+			return nil
+		}},
+	{Name: "GOGC`, `GOMEMLIMIT", Default: "(Ironclad's: `GOGC=400` under a soft limit)",
+		Doc: "the Go runtime's own garbage-collector settings. With neither set, Ironclad collects at `GOGC=400` under a soft memory limit of 64 MiB plus the hashing pool's memory (102 MiB on 2 CPUs). Setting either one leaves the runtime to them"},
+	{Name: "PPROF_ADDR", Default: "(none: off)",
+		Doc: "serve Go's profiler (`/debug/pprof/`) on this address, on its own listener; only loopback addresses are accepted (`127.0.0.1:6060`, `[::1]:6060`, `localhost:6060`)",
+		set: func(c *Config, v string) (err error) { c.PprofAddr, err = parsePprofAddr(v); return err }},
+}
+
+// defaults is the Config before any variable is read.
+func defaults() Config {
+	return Config{
+		Addr:             ":8080",
+		DataDir:          "data",
+		JWTIssuer:        "ironclad",
+		LogLevel:         "info",
+		AccessTTL:        5 * time.Minute,
+		RefreshTTL:       7 * 24 * time.Hour,
+		SessionMaxAge:    30 * 24 * time.Hour,
+		PurgeInterval:    time.Hour,
+		HashParams:       auth.DefaultParams,
+		MinPasswordLen:   auth.DefaultMinPassLen,
+		RedisPrefix:      "ironclad:",
+		LoginPerUser:     auth.DefaultPerUser,
+		LoginPerIP:       auth.DefaultPerIP,
+		IdentityCacheTTL: store.DefaultIdentityTTL,
+		CookieSecure:     true,
+	}
+}
+
+// LoadConfig reads and validates the configuration from getenv. It is pure:
+// the development secret is read or made later, by Open (EnsureSecret).
+// Every error names its variable and never repeats a secret.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	c := defaults()
+	var errs []error
+	for _, s := range Settings {
+		if s.set == nil {
+			continue
+		}
+		v := getenv(s.Name)
+		if v == "" {
+			if s.unset != nil {
+				s.unset(&c)
+			}
+			continue
+		}
+		if err := s.set(&c, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Name, err))
+		}
+	}
+	// One window for both login limits.
+	c.LoginPerIP.Window = c.LoginPerUser.Window
+	if c.RefreshTTL > c.SessionMaxAge {
+		c.RefreshTTL = c.SessionMaxAge
+	}
+	c.GC = defaultGC(c, getenv)
+	if c.Production {
+		if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+			errs = append(errs, errors.New("DATABASE_URL: production needs a postgres:// URL"))
+		}
+		if len(c.JWTSecret) < MinSecretLen {
+			errs = append(errs, fmt.Errorf("JWT_SECRET: production needs a secret of at least %d bytes (for example: openssl rand -base64 48)", MinSecretLen))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = filepath.Join(c.DataDir, "ironclad.db")
+	}
+	return c, nil
+}
+
+// duration parses a Go duration within [min, max] into the field dst names.
+func duration(dst func(*Config) *time.Duration, min, max time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%q is not a duration such as 90s or 12h", v)
+		case d < min || d > max:
+			return fmt.Errorf("%s is outside %s..%s", d, min, max)
+		}
+		*dst(c) = d
+		return nil
+	}
+}
+
+// count parses a whole number within [min, max] into the field dst names.
+func count(dst func(*Config) *int, min, max int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min || n > max {
+			return fmt.Errorf("%q is not a number from %d to %d", v, min, max)
+		}
+		*dst(c) = n
+		return nil
+	}
+}
+
+// boolean parses true or false (as strconv.ParseBool) into the field dst names.
+func boolean(dst func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*dst(c) = b
+		return nil
+	}
+}
+
+// EnsureSecret gives a development server without JWT_SECRET a random one,
+// kept in the data folder so tokens survive a restart.
+func (c *Config) EnsureSecret() error {
+	if len(c.JWTSecret) > 0 {
+		return nil
+	}
+	path := filepath.Join(c.DataDir, "jwt_secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= MinSecretLen {
+		c.JWTSecret, c.JWTSecretSource = []byte(strings.TrimSpace(string(b))), "file"
+		return nil
+	}
+	raw := make([]byte, 48)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("DATA_DIR: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write development secret: %w", err)
+	}
+	c.JWTSecret, c.JWTSecretSource = []byte(secret), "generated"
+	return nil
+}
