@@ -48,7 +48,7 @@ func createUser(ctx context.Context, cfg app.Config, log *slog.Logger, args []st
 		return err
 	}
 	defer a.Close()
-	u, err := a.Auth.CreateUser(ctx, auth.NewUser{Username: *username, Email: *email, Password: password, Role: r})
+	u, err := a.Auth.Accounts.Create(ctx, auth.NewUser{Username: *username, Email: *email, Password: password, Role: r})
 	if err != nil {
 		var me *models.Error
 		if errors.As(err, &me) {

@@ -1,11 +1,20 @@
 // Package auth issues and verifies tokens, hashes passwords, and runs the
-// login, refresh and logout flows behind Ironclad's GraphQL API.
+// flows behind Ironclad's GraphQL API. One file per concern:
 //
-// Access tokens are short-lived HMAC-signed JWTs (tokens.go); refresh tokens
-// are opaque random strings stored only as their SHA-256 hash. Passwords are
-// hashed with argon2id in PHC format inside a bounded pool (password.go), so a
-// flood of logins cannot exhaust memory. The HTTP middleware puts the verified
-// viewer in the request context, read back through accessor functions.
-// In cookie mode (cookies.go) refresh tokens travel in an HttpOnly cookie,
-// applied to the response through a per-request jar.
+//   - service.go: Service, its options, and Grant (a token pair);
+//   - authenticate.go: the middleware and the authentication of one bearer
+//     token (a JWT access token, or a personal access token);
+//   - credentials.go: login and password change, the flows that check a
+//     password; refresh.go and grace.go: refresh-token rotation;
+//   - sessions.go: starting, listing and ending sessions; verify_token.go;
+//   - accounts.go: Accounts (create, register, profile, role, active);
+//   - personal_tokens.go: PersonalTokens (create, list, revoke, authenticate);
+//   - tokens.go and token_cache.go: JWT access tokens and the cache of
+//     verified ones; password.go: argon2id in a bounded pool; ratelimit.go:
+//     the login limiter; clientip.go; cookies.go; context.go: the Viewer.
+//
+// Access tokens are short-lived HMAC-signed JWTs; refresh tokens and personal
+// access tokens are opaque random strings stored only as their SHA-256 hash.
+// Every method acting for a caller reads who is asking from the context
+// (ViewerFrom) and where from (ClientFrom), as the middleware put them there.
 package auth

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -32,6 +33,14 @@ const (
 	touchInterval = time.Minute
 )
 
+// PersonalTokens creates, lists, revokes and authenticates personal access
+// tokens. Its methods act for the viewer of ctx.
+type PersonalTokens struct {
+	store *store.Store
+	log   *slog.Logger
+	now   func() time.Time
+}
+
 // ErrPersonalTokenRevoked refuses a personal access token that was revoked.
 var ErrPersonalTokenRevoked = models.Unauthenticated(models.ReasonTokenRevoked, "access token revoked")
 
@@ -40,16 +49,21 @@ var ErrPersonalTokenRevoked = models.Unauthenticated(models.ReasonTokenRevoked, 
 func NewPersonalToken() (plain, hash string, err error) {
 	r, err := randomString(32)
 	if err != nil {
-		return "", "", fmt.Errorf("new access token: %w", err)
+		return "", "", fmt.Errorf("new personal access token: %w", err)
 	}
 	plain = PersonalTokenPrefix + r
 	return plain, hashOpaqueToken(plain), nil
 }
 
-// CreatePersonalToken creates a personal access token for u, named name, with
-// scopes (each must be granted by u's role), expiring after expiresIn when
-// it is set. It returns the token, shown only this once, and its record.
-func (s *Service) CreatePersonalToken(ctx context.Context, u *models.User, name string, scopes models.Scopes, expiresIn *time.Duration) (string, *models.PersonalToken, error) {
+// Create creates a personal access token for the viewer, named name, with
+// scopes (each must be granted by the viewer's role), expiring after
+// expiresIn when it is set. It returns the token, shown only this once, and
+// its record.
+func (p *PersonalTokens) Create(ctx context.Context, name string, scopes models.Scopes, expiresIn *time.Duration) (string, *models.PersonalToken, error) {
+	u := ViewerFrom(ctx).User
+	if u == nil {
+		return "", nil, ViewerFrom(ctx).Err
+	}
 	name = strings.TrimSpace(name)
 	switch n := utf8.RuneCountInString(name); {
 	case n == 0:
@@ -67,7 +81,7 @@ func (s *Service) CreatePersonalToken(ctx context.Context, u *models.User, name 
 			return "", nil, models.Forbidden(fmt.Sprintf("your role does not grant the %s scope", sc))
 		}
 	}
-	now := s.opts.Now().UTC()
+	now := p.now().UTC()
 	t := &models.PersonalToken{UserID: u.ID, Name: name, Scopes: scopes, CreatedAt: now}
 	if expiresIn != nil {
 		if *expiresIn < MinPersonalTokenTTL || *expiresIn > MaxPersonalTokenTTL {
@@ -82,49 +96,57 @@ func (s *Service) CreatePersonalToken(ctx context.Context, u *models.User, name 
 		return "", nil, err
 	}
 	t.TokenHash = hash
-	if err := s.store.CreatePersonalToken(ctx, t); err != nil {
+	if err := p.store.CreatePersonalToken(ctx, t); err != nil {
 		return "", nil, fmt.Errorf("create access token: %w", err)
 	}
-	s.log.InfoContext(ctx, "access token created", "event", "access_token_created", "user_id", u.ID, "token_id", t.ID, "scopes", scopes)
+	p.log.InfoContext(ctx, "personal access token created", "event", "personal_token_created", "user_id", u.ID, "token_id", t.ID, "scopes", scopes)
 	return plain, t, nil
 }
 
-// PersonalTokens returns u's personal access tokens that are not revoked,
+// List returns the viewer's personal access tokens that are not revoked,
 // newest first.
-func (s *Service) PersonalTokens(ctx context.Context, u *models.User) ([]*models.PersonalToken, error) {
-	return s.store.PersonalTokensOf(ctx, u.ID)
+func (p *PersonalTokens) List(ctx context.Context) ([]*models.PersonalToken, error) {
+	u := ViewerFrom(ctx).User
+	if u == nil {
+		return nil, ViewerFrom(ctx).Err
+	}
+	return p.store.PersonalTokensOf(ctx, u.ID)
 }
 
-// RevokePersonalToken revokes u's token id at once. It reports whether this
-// call revoked it (false for an unknown token, another user's, or one
-// already revoked).
-func (s *Service) RevokePersonalToken(ctx context.Context, u *models.User, id string) (bool, error) {
-	ok, err := s.store.RevokePersonalToken(ctx, u.ID, id, s.opts.Now())
+// Revoke revokes the viewer's token id at once. It reports whether this call
+// revoked it (false for an unknown token, another user's, or one already
+// revoked).
+func (p *PersonalTokens) Revoke(ctx context.Context, id string) (bool, error) {
+	u := ViewerFrom(ctx).User
+	if u == nil {
+		return false, ViewerFrom(ctx).Err
+	}
+	ok, err := p.store.RevokePersonalToken(ctx, u.ID, id, p.now())
 	if err != nil {
 		return false, err
 	}
 	if ok {
-		s.log.InfoContext(ctx, "access token revoked", "event", "access_token_revoked", "user_id", u.ID, "token_id", id)
+		p.log.InfoContext(ctx, "personal access token revoked", "event", "personal_token_revoked", "user_id", u.ID, "token_id", id)
 	}
 	return ok, nil
 }
 
-// authenticatePersonalToken is Authenticate for a personal access token: one
+// authenticate is Authenticate for a personal access token: one
 // statement loads the token and its user; revoked and expired tokens and
 // inactive users are refused at once; lastUsedAt is written at most once per
 // touchInterval.
-func (s *Service) authenticatePersonalToken(ctx context.Context, token string) Viewer {
+func (p *PersonalTokens) authenticate(ctx context.Context, token string) Viewer {
 	if len(token) != personalTokenLen {
 		return Viewer{Err: ErrInvalidToken}
 	}
-	t, u, err := s.store.PersonalTokenByHash(ctx, hashOpaqueToken(token))
+	t, u, err := p.store.PersonalTokenByHash(ctx, hashOpaqueToken(token))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return Viewer{Err: ErrInvalidToken}
 	case err != nil:
-		return Viewer{Err: fmt.Errorf("authenticate access token: %w", err)}
+		return Viewer{Err: fmt.Errorf("authenticate personal access token: %w", err)}
 	}
-	now := s.opts.Now().UTC()
+	now := p.now().UTC()
 	switch {
 	case t.RevokedAt != nil:
 		return Viewer{Err: ErrPersonalTokenRevoked}
@@ -137,8 +159,8 @@ func (s *Service) authenticatePersonalToken(ctx context.Context, token string) V
 		// The row we read says a write is due; the conditional UPDATE
 		// decides, so replicas racing here write once. A failed write
 		// costs only freshness: the request goes on.
-		if _, err := s.store.TouchPersonalToken(ctx, t.ID, now, touchInterval); err != nil {
-			s.log.WarnContext(ctx, "record access token use", "token_id", t.ID, "err", err)
+		if _, err := p.store.TouchPersonalToken(ctx, t.ID, now, touchInterval); err != nil {
+			p.log.WarnContext(ctx, "record personal access token use", "token_id", t.ID, "err", err)
 		}
 	}
 	// A token never outranks its owner: a scope the role no longer grants

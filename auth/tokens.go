@@ -15,8 +15,11 @@ import (
 	"github.com/ironclad-auth/ironclad/models"
 )
 
-// Errors returned by VerifyAccess. They are shared values: callers compare
-// them with errors.Is and must not modify them.
+// Errors of bearer authentication. VerifyAccess returns ErrTokenExpired and
+// ErrInvalidToken; Authenticate also reports ErrMissingToken (no header),
+// ErrUserInactive, ErrSessionRevoked and, for personal access tokens,
+// ErrPersonalTokenRevoked. They are shared values: callers compare them with
+// errors.Is and must not modify them.
 var (
 	// ErrMissingToken means the request carried no access token.
 	ErrMissingToken = models.Unauthenticated(models.ReasonMissingToken, "authentication required")
@@ -32,8 +35,8 @@ const (
 	// MaxLeeway bounds TokenConfig.Leeway: more skew than this would quietly
 	// extend the life of every stolen access token.
 	MaxLeeway = 30 * time.Second
-	// MaxAccessTokenLen is the longest token VerifyAccess will parse. Our tokens
-	// are about 350 bytes; the cap keeps garbage headers from costing base64 and
+	// MaxAccessTokenLen is the longest token VerifyAccess will parse: far
+	// above a real token, it keeps garbage headers from costing base64 and
 	// JSON work on every request.
 	MaxAccessTokenLen = 4096
 

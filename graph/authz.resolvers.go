@@ -16,7 +16,7 @@ import (
 
 // Register is the resolver for the register field.
 func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInput) (*model.AuthPayload, error) {
-	g, err := r.Auth.Register(ctx, auth.NewUser{Username: input.Username, Email: input.Email, Password: input.Password}, auth.ClientFrom(ctx))
+	g, err := r.Auth.Accounts.Register(ctx, auth.NewUser{Username: input.Username, Email: input.Email, Password: input.Password})
 	if err != nil {
 		return nil, eachError(ctx, err)
 	}
@@ -25,7 +25,7 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 
 // UpdateProfile is the resolver for the updateProfile field.
 func (r *mutationResolver) UpdateProfile(ctx context.Context, id string, input model.ProfileInput) (*models.User, error) {
-	u, err := r.Auth.UpdateProfile(ctx, id, auth.ProfileInput{Email: input.Email, DisplayName: input.DisplayName})
+	u, err := r.Auth.Accounts.UpdateProfile(ctx, id, auth.ProfileInput{Email: input.Email, DisplayName: input.DisplayName})
 	if err != nil {
 		return nil, eachError(ctx, err)
 	}
@@ -34,12 +34,12 @@ func (r *mutationResolver) UpdateProfile(ctx context.Context, id string, input m
 
 // SetRole is the resolver for the setRole field.
 func (r *mutationResolver) SetRole(ctx context.Context, id string, role models.Role) (*models.User, error) {
-	return r.Auth.SetRole(ctx, auth.ViewerFrom(ctx).User, id, role)
+	return r.Auth.Accounts.SetRole(ctx, id, role)
 }
 
 // SetActive is the resolver for the setActive field.
 func (r *mutationResolver) SetActive(ctx context.Context, id string, active bool) (*models.User, error) {
-	return r.Auth.SetActive(ctx, auth.ViewerFrom(ctx).User, id, active)
+	return r.Auth.Accounts.SetActive(ctx, id, active)
 }
 
 // CreatePersonalAccessToken is the resolver for the createPersonalAccessToken field.
@@ -49,7 +49,7 @@ func (r *mutationResolver) CreatePersonalAccessToken(ctx context.Context, name s
 		d := time.Duration(*expiresIn) * time.Second
 		ttl = &d
 	}
-	token, t, err := r.Auth.CreatePersonalToken(ctx, auth.ViewerFrom(ctx).User, name, scopes, ttl)
+	token, t, err := r.Auth.PersonalTokens.Create(ctx, name, scopes, ttl)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (r *mutationResolver) CreatePersonalAccessToken(ctx context.Context, name s
 
 // RevokePersonalAccessToken is the resolver for the revokePersonalAccessToken field.
 func (r *mutationResolver) RevokePersonalAccessToken(ctx context.Context, id string) (bool, error) {
-	return r.Auth.RevokePersonalToken(ctx, auth.ViewerFrom(ctx).User, id)
+	return r.Auth.PersonalTokens.Revoke(ctx, id)
 }
 
 // Scopes is the resolver for the scopes field.
@@ -78,7 +78,7 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *string, se
 
 // PersonalAccessTokens is the resolver for the personalAccessTokens field.
 func (r *queryResolver) PersonalAccessTokens(ctx context.Context) ([]*models.PersonalToken, error) {
-	return r.Auth.PersonalTokens(ctx, auth.ViewerFrom(ctx).User)
+	return r.Auth.PersonalTokens.List(ctx)
 }
 
 // TotalCount is the resolver for the totalCount field.

@@ -15,7 +15,7 @@ import (
 
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, username string, password string) (*model.AuthPayload, error) {
-	g, err := r.Auth.Login(ctx, username, password, auth.ClientFrom(ctx))
+	g, err := r.Auth.Login(ctx, username, password)
 	if err != nil {
 		return nil, err
 	}
@@ -28,7 +28,7 @@ func (r *mutationResolver) RefreshToken(ctx context.Context, refreshToken *strin
 	if err != nil {
 		return nil, err
 	}
-	g, err := r.Auth.Refresh(ctx, token, auth.ClientFrom(ctx))
+	g, err := r.Auth.Refresh(ctx, token)
 	if err != nil {
 		if fromCookie && models.CodeOf(err) == models.CodeUnauthenticated {
 			// A dead cookie is no use to the browser: drop it.

@@ -22,7 +22,7 @@ func (r *mutationResolver) Logout(ctx context.Context, refreshToken *string) (bo
 	if err != nil {
 		return false, err
 	}
-	if err := r.Auth.Logout(ctx, token, auth.ClientFrom(ctx)); err != nil {
+	if err := r.Auth.Logout(ctx, token); err != nil {
 		return false, err
 	}
 	r.Cookies.ClearRefresh(ctx)
@@ -31,7 +31,7 @@ func (r *mutationResolver) Logout(ctx context.Context, refreshToken *string) (bo
 
 // LogoutAll is the resolver for the logoutAll field.
 func (r *mutationResolver) LogoutAll(ctx context.Context) (int, error) {
-	n, err := r.Auth.LogoutAll(ctx, auth.ViewerFrom(ctx), auth.ClientFrom(ctx))
+	n, err := r.Auth.LogoutAll(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -41,7 +41,7 @@ func (r *mutationResolver) LogoutAll(ctx context.Context) (int, error) {
 
 // RevokeSession is the resolver for the revokeSession field.
 func (r *mutationResolver) RevokeSession(ctx context.Context, id string) (bool, error) {
-	return r.Auth.RevokeSession(ctx, auth.ViewerFrom(ctx), id, auth.ClientFrom(ctx))
+	return r.Auth.RevokeSession(ctx, id)
 }
 
 // VerifyToken is the resolver for the verifyToken field.
@@ -55,7 +55,7 @@ func (r *mutationResolver) VerifyToken(ctx context.Context, token string) (*mode
 
 // ChangePassword is the resolver for the changePassword field.
 func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword string, newPassword string) (*model.AuthPayload, error) {
-	g, err := r.Auth.ChangePassword(ctx, auth.ViewerFrom(ctx), currentPassword, newPassword, auth.ClientFrom(ctx))
+	g, err := r.Auth.ChangePassword(ctx, currentPassword, newPassword)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 
 // Sessions is the resolver for the sessions field.
 func (r *queryResolver) Sessions(ctx context.Context) ([]*model.Session, error) {
-	list, err := r.Auth.Sessions(ctx, auth.ViewerFrom(ctx))
+	list, err := r.Auth.Sessions(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -304,7 +304,7 @@ func Bearer(token string) string { return "Bearer " + token }
 // CreateUser stores an account through the service, as the CLI does.
 func (e *Env) CreateUser(username, password string, role models.Role) *models.User {
 	e.T.Helper()
-	u, err := e.App.Auth.CreateUser(context.Background(), auth.NewUser{Username: username, Email: username + "@example.com", Password: password, Role: role})
+	u, err := e.App.Auth.Accounts.Create(context.Background(), auth.NewUser{Username: username, Email: username + "@example.com", Password: password, Role: role})
 	if err != nil {
 		e.T.Fatalf("CreateUser(%q): %v", username, err)
 	}
