@@ -1,5 +1,9 @@
 package graph
 
+// The bounded query caches: the parsed-query cache and the persisted-query
+// (APQ) cache keep only query texts up to maxCachedQuery (8 KiB), the bound
+// the complexity cache (complexity.go) applies too.
+
 import (
 	"context"
 

@@ -14,8 +14,8 @@ import (
 // the message and code of gqlgen's extension.FixedComplexityLimit
 // (COMPLEXITY_LIMIT_EXCEEDED), and remembers the complexity of operations
 // that declare no variables: it then depends on the query text alone, and
-// clients send the same few queries again and again (walking the operation
-// was about 3 % of an authenticated request's CPU). Operations with
+// clients send the same few queries again and again, so walking the
+// operation anew on every request would be work thrown away. Operations with
 // variables are walked every time, since a variable may change a field's
 // cost, and queries over maxCachedQuery are not remembered either.
 type complexityLimit struct {

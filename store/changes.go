@@ -11,11 +11,11 @@ package store
 //  1. run its writes through s.write (one transaction), and
 //  2. call s.changed(tx, Change{...}) inside it, once per session or user.
 //
-// For example:
+// For example, DeleteUser (users.go):
 //
-//	func (s *Store) SetUserRole(ctx context.Context, userID string, role models.Role) error {
-//		return s.write(ctx, "set user role", func(tx *gorm.DB) error {
-//			res := tx.Model(&models.User{}).Where("id = ?", userID).UpdateColumn("role", role)
+//	func (s *Store) DeleteUser(ctx context.Context, userID string) error {
+//		return s.write(ctx, "delete user", func(tx *gorm.DB) error {
+//			res := tx.Where("id = ?", userID).Delete(&models.User{})
 //			if res.Error != nil {
 //				return res.Error
 //			}
@@ -34,8 +34,11 @@ package store
 // replica (and of other Stores of this process on the same SQLite file) right
 // after the commit, and publishes the change on Redis when REDIS_URL is set.
 // Methods calling changed today: RevokeSession, RevokeUserSession,
-// RevokeUserSessions, ChangePassword, SetUserActive, SetUserRole,
-// UpdateProfile, RecordLogin, StartLoginSession, DeleteUser.
+// RevokeUserSessions (revoke.go), ChangePassword (password.go),
+// SetUserActive, SetUserRole (standing.go), UpdateProfile (profile.go),
+// RecordLogin, DeleteUser (users.go) and StartLoginSession (login.go; on
+// Postgres its single statement sends the notification itself, and it then
+// applies and publishes the change as write does).
 
 import (
 	"context"

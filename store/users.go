@@ -135,3 +135,15 @@ func normalizeUser(u *models.User) {
 		u.DisplayName = nil
 	}
 }
+
+// userColumns selects every users column, in models.User order, with a
+// prefix: explicit lists keep prepared statements valid when a later
+// migration adds a column.
+func userColumns(prefix string) string {
+	return "users.id AS " + prefix + "id, users.username AS " + prefix + "username, " +
+		"users.username_key AS " + prefix + "username_key, users.email AS " + prefix + "email, " +
+		"users.display_name AS " + prefix + "display_name, " +
+		"users.password_hash AS " + prefix + "password_hash, users.role AS " + prefix + "role, " +
+		"users.active AS " + prefix + "active, users.created_at AS " + prefix + "created_at, " +
+		"users.updated_at AS " + prefix + "updated_at, users.last_login_at AS " + prefix + "last_login_at"
+}

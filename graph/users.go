@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/99designs/gqlgen/graphql"
-
 	"github.com/ironclad-auth/ironclad/graph/model"
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
@@ -19,25 +17,6 @@ const (
 	maxSearchBytes = 320
 	maxIDBytes     = 64
 )
-
-// eachError reports every error joined in err (validation returns all
-// violations at once, one per input field): all but the last are added to
-// the response, and the last is returned for the field, so the response
-// lists them in input order.
-func eachError(ctx context.Context, err error) error {
-	joined, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return err
-	}
-	errs := joined.Unwrap()
-	if len(errs) == 0 {
-		return err
-	}
-	for _, e := range errs[:len(errs)-1] {
-		graphql.AddError(ctx, e)
-	}
-	return errs[len(errs)-1]
-}
 
 // listUsers runs the users query.
 func listUsers(ctx context.Context, st *store.Store, first *int, after, search *string) (*model.UserConnection, error) {

@@ -1,8 +1,7 @@
-package main
+package app_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,7 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ironclad-auth/ironclad/app"
+	"github.com/ironclad-auth/ironclad/app/apptest"
 	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/internal/testclock"
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store/storetest"
 )
@@ -20,74 +22,33 @@ import (
 // network), on SQLite and, when TEST_DATABASE_URL is set, on Postgres. The
 // load harness in bench/ measures the same paths over real sockets.
 //
-//	go test -run '^$' -bench . -benchmem .
+//	go test -run '^$' -bench . -benchmem ./app
 
-// benchEnv is one server for a benchmark: the real handler on a fresh store.
-type benchEnv struct {
-	b       *testing.B
-	app     *app
-	handler http.Handler
-}
-
-// newBenchEnv builds the real handler on a fresh store of kind. Logs are
-// discarded (as a production server writing JSON to a pipe would cost about
-// the same, the text handler still formats every line).
-func newBenchEnv(b *testing.B, kind string, params auth.Params) *benchEnv {
+// newBenchEnv builds the real handler on a fresh store of kind, with the
+// test configuration (apptest.Config: its cheap hash) changed by mutate, and
+// a test clock. Unlike apptest.New it discards the log (Logs stays nil):
+// kept in memory, a benchmark's lines would grow the heap it measures. The
+// JSON handler still formats every line, as a production server writing to
+// a pipe would.
+func newBenchEnv(b *testing.B, kind string, mutate ...func(*app.Config)) *apptest.Env {
 	b.Helper()
-	_, st := storetest.OpenDSN(b, kind)
-	cfg, err := loadConfig(func(k string) string {
-		return map[string]string{"JWT_SECRET": testSecret, "DATA_DIR": b.TempDir()}[k]
-	})
+	cfg := apptest.Config(b, nil)
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	c := testclock.New()
+	a, err := app.New(cfg, storetest.Open(b, kind), slog.New(slog.NewJSONHandler(io.Discard, nil)), c.Now)
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg.HashParams = params
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	a, err := newApp(cfg, st, log, newClock().Now)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return &benchEnv{b: b, app: a, handler: newHandler(a)}
+	return &apptest.Env{T: b, App: a, Handler: a.Handler(), Clock: c}
 }
 
-// request builds one GraphQL POST.
-func gqlRequest(b testing.TB, authz, query string, vars map[string]any) *http.Request {
-	b.Helper()
-	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if authz != "" {
-		req.Header.Set("Authorization", authz)
-	}
-	return req
-}
-
-// post serves one GraphQL operation and fails the benchmark unless it
-// succeeded; it returns the response body.
-func (e *benchEnv) post(authz, query string, vars map[string]any) []byte {
-	rec := httptest.NewRecorder()
-	e.handler.ServeHTTP(rec, gqlRequest(e.b, authz, query, vars))
-	if rec.Code != http.StatusOK || bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)) {
-		e.b.Fatalf("status %d: %s", rec.Code, rec.Body)
-	}
-	return rec.Body.Bytes()
-}
-
-func (e *benchEnv) login(username, password string) payload {
-	e.b.Helper()
-	if _, err := e.app.auth.CreateUser(context.Background(), auth.NewUser{Username: username, Password: password, Role: models.RoleUser}); err != nil {
-		e.b.Fatal(err)
-	}
-	var r struct {
-		Data struct{ Login payload } `json:"data"`
-	}
-	if err := json.Unmarshal(e.post("", loginMutation, map[string]any{"u": username, "p": password}), &r); err != nil {
-		e.b.Fatal(err)
-	}
-	return r.Data.Login
+// benchLogin creates a user and logs them in.
+func benchLogin(e *apptest.Env, username string) apptest.Payload {
+	e.T.Helper()
+	e.CreateUser(username, apptest.Password, models.RoleUser)
+	return e.Login(username, apptest.Password)
 }
 
 // replay serves the same request body repeatedly without re-encoding it.
@@ -97,7 +58,7 @@ type replay struct {
 }
 
 func (r replay) request() *http.Request {
-	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(r.body))
+	req := httptest.NewRequest(http.MethodPost, app.GraphQLPath, bytes.NewReader(r.body))
 	req.Header.Set("Content-Type", "application/json")
 	if r.authz != "" {
 		req.Header.Set("Authorization", r.authz)
@@ -127,15 +88,15 @@ func BenchmarkBaseline(b *testing.B) {
 func BenchmarkMe(b *testing.B) {
 	for _, kind := range storetest.Kinds() {
 		b.Run(kind, func(b *testing.B) {
-			e := newBenchEnv(b, kind, fastHash)
-			p := e.login("alice", "correct horse battery")
-			body, _ := json.Marshal(map[string]any{"query": meQuery})
-			rp := replay{body: body, authz: bearer(p.AccessToken)}
+			e := newBenchEnv(b, kind)
+			p := benchLogin(e, "alice")
+			body, _ := json.Marshal(map[string]any{"query": apptest.MeQuery})
+			rp := replay{body: body, authz: apptest.Bearer(p.AccessToken)}
 			b.Run("serial", func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					rec := httptest.NewRecorder()
-					e.handler.ServeHTTP(rec, rp.request())
+					e.Handler.ServeHTTP(rec, rp.request())
 					if rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), `"errors"`) {
 						b.Fatalf("status %d: %s", rec.Code, rec.Body)
 					}
@@ -146,7 +107,7 @@ func BenchmarkMe(b *testing.B) {
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						rec := httptest.NewRecorder()
-						e.handler.ServeHTTP(rec, rp.request())
+						e.Handler.ServeHTTP(rec, rp.request())
 						if rec.Code != http.StatusOK {
 							b.Errorf("status %d: %s", rec.Code, rec.Body)
 							return
@@ -166,19 +127,19 @@ func BenchmarkLogin(b *testing.B) { benchmarkLogin(b, auth.DefaultParams) }
 // BenchmarkLoginOverhead is login with a trivial argon2id cost: everything a
 // login does beside its hash (limiter, user lookup, the session write,
 // token signing, GraphQL and HTTP), to set against BenchmarkLogin.
-func BenchmarkLoginOverhead(b *testing.B) { benchmarkLogin(b, fastHash) }
+func BenchmarkLoginOverhead(b *testing.B) { benchmarkLogin(b, apptest.FastHash) }
 
 func benchmarkLogin(b *testing.B, params auth.Params) {
 	for _, kind := range storetest.Kinds() {
 		b.Run(kind, func(b *testing.B) {
-			e := newBenchEnv(b, kind, params)
-			e.login("alice", "correct horse battery")
-			body, _ := json.Marshal(map[string]any{"query": loginMutation, "variables": map[string]any{"u": "alice", "p": "correct horse battery"}})
+			e := newBenchEnv(b, kind, func(c *app.Config) { c.HashParams = params })
+			benchLogin(e, "alice")
+			body, _ := json.Marshal(map[string]any{"query": apptest.LoginMutation, "variables": map[string]any{"u": "alice", "p": apptest.Password}})
 			rp := replay{body: body}
 			b.ReportAllocs()
 			for b.Loop() {
 				rec := httptest.NewRecorder()
-				e.handler.ServeHTTP(rec, rp.request())
+				e.Handler.ServeHTTP(rec, rp.request())
 				if rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), `"errors"`) {
 					b.Fatalf("status %d: %s", rec.Code, rec.Body)
 				}
@@ -192,18 +153,12 @@ func benchmarkLogin(b *testing.B, params auth.Params) {
 func BenchmarkRefreshToken(b *testing.B) {
 	for _, kind := range storetest.Kinds() {
 		b.Run(kind, func(b *testing.B) {
-			e := newBenchEnv(b, kind, fastHash)
-			tok := e.login("alice", "correct horse battery").RefreshToken
+			e := newBenchEnv(b, kind)
+			tok := benchLogin(e, "alice").RefreshToken
 			const query = `mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }`
-			var r struct {
-				Data struct{ RefreshToken payload } `json:"data"`
-			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := json.Unmarshal(e.post("", query, map[string]any{"t": tok}), &r); err != nil {
-					b.Fatal(err)
-				}
-				tok = r.Data.RefreshToken.RefreshToken
+				tok = apptest.Decode[apptest.Payload](b, e.Do("", query, map[string]any{"t": tok}), "refreshToken").RefreshToken
 			}
 		})
 	}

@@ -1,15 +1,19 @@
-package main
+package graph_test
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/ironclad-auth/ironclad/app/apptest"
+	"github.com/ironclad-auth/ironclad/graph/model"
 	"github.com/ironclad-auth/ironclad/models"
-	"github.com/ironclad-auth/ironclad/store"
 	"github.com/ironclad-auth/ironclad/store/storetest"
 )
+
+// The policy of the schema (the @auth directives and the resolvers' own
+// checks), seen through the real HTTP handler.
 
 const (
 	userQuery           = `query($id: ID!) { user(id: $id) { id username email displayName } }`
@@ -23,44 +27,42 @@ const (
 	meWithDisplayQuery  = `{ me { id email displayName } }`
 )
 
-type profile struct {
-	ID          string
-	Username    string
-	Email       *string
-	DisplayName *string
-}
-
 // TestPolicy runs every rule of the schema's policy from the side of an
 // anonymous client, a USER, an ADMIN, and personal access tokens with too
 // few scopes (and with enough, where tokens are allowed at all).
 func TestPolicy(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
-		e := newTestEnv(t, st, nil)
-		admin := e.session("root", models.RoleAdmin)
-		user := e.session("uma", models.RoleUser)
-		other := e.session("otto", models.RoleUser)
-		anon := actor{name: "anonymous"}
-		userRead := e.pat(user, models.ScopeProfileRead)
-		userWrite := e.pat(user, models.ScopeProfileWrite)
-		adminRead := e.pat(admin, models.ScopeProfileRead)
-		adminAll := e.pat(admin, models.ScopeProfileRead, models.ScopeProfileWrite, models.ScopeUsersRead)
+	apptest.ForEach(t, func(t *testing.T, e *apptest.Env) {
+		admin := e.Session("root", models.RoleAdmin)
+		user := e.Session("uma", models.RoleUser)
+		other := e.Session("otto", models.RoleUser)
+		anon := apptest.Actor{Name: "anonymous"}
+		// Each token's subtests are named after its scopes.
+		pat := func(a apptest.Actor, scopes ...models.Scope) apptest.Actor {
+			tok := e.PersonalToken(a, scopes...)
+			tok.Name = fmt.Sprintf("%s token %v", a.Name, scopes)
+			return tok
+		}
+		userRead := pat(user, models.ScopeProfileRead)
+		userWrite := pat(user, models.ScopeProfileWrite)
+		adminRead := pat(admin, models.ScopeProfileRead)
+		adminAll := pat(admin, models.ScopeProfileRead, models.ScopeProfileWrite, models.ScopeUsersRead)
 
-		otherID := map[string]any{"id": other.user.ID}
-		emailShown := func(want bool) func(t *testing.T, r gqlResponse) {
-			return func(t *testing.T, r gqlResponse) {
-				var p profile
-				decode(t, r, "user", &p)
-				if p.ID != other.user.ID || (p.Email != nil) != want {
+		otherID := map[string]any{"id": other.User.ID}
+		emailShown := func(want bool) func(t *testing.T, r apptest.Response) {
+			return func(t *testing.T, r apptest.Response) {
+				var p models.User
+				apptest.Into(t, r, "user", &p)
+				if p.ID != other.User.ID || (p.Email != nil) != want {
 					t.Fatalf("user(otto) = %+v, want email shown: %v", p, want)
 				}
 			}
 		}
-		ok := func(t *testing.T, r gqlResponse) {}
+		ok := func(t *testing.T, r apptest.Response) {}
 
 		type step struct {
-			who          actor
+			who          apptest.Actor
 			code, reason string // empty code: success
-			check        func(*testing.T, gqlResponse)
+			check        func(*testing.T, apptest.Response)
 		}
 		tests := []struct {
 			name  string
@@ -68,12 +70,12 @@ func TestPolicy(t *testing.T) {
 			vars  func() map[string]any
 			steps []step
 		}{
-			{"me", meQuery, nil, []step{
+			{"me", apptest.MeQuery, nil, []step{
 				{anon, "UNAUTHENTICATED", "missing_token", nil},
 				{user, "", "", ok},
-				{userRead, "", "", func(t *testing.T, r gqlResponse) {
-					var p profile
-					decode(t, r, "me", &p)
+				{userRead, "", "", func(t *testing.T, r apptest.Response) {
+					var p models.User
+					apptest.Into(t, r, "me", &p)
 					if p.Email == nil || *p.Email != "uma@example.com" {
 						t.Fatalf("me by token = %+v, want own email", p)
 					}
@@ -91,14 +93,14 @@ func TestPolicy(t *testing.T) {
 				{other, "", "", emailShown(true)},
 			}},
 			{"user: no such user is null", userQuery, func() map[string]any { return map[string]any{"id": "00000000-0000-0000-0000-000000000000"} }, []step{
-				{user, "", "", func(t *testing.T, r gqlResponse) {
+				{user, "", "", func(t *testing.T, r apptest.Response) {
 					if string(r.Data["user"]) != "null" {
 						t.Fatalf("user(unknown) = %s, want null", r.Data["user"])
 					}
 				}},
 			}},
 			{"updateProfile of another user", updateProfileMut, func() map[string]any {
-				return map[string]any{"id": other.user.ID, "in": map[string]any{"displayName": "Otto"}}
+				return map[string]any{"id": other.User.ID, "in": map[string]any{"displayName": "Otto"}}
 			}, []step{
 				{anon, "UNAUTHENTICATED", "missing_token", nil},
 				{user, "FORBIDDEN", "", nil},
@@ -109,7 +111,7 @@ func TestPolicy(t *testing.T) {
 				{adminAll, "", "", ok},
 			}},
 			{"updateProfile of oneself", updateProfileMut, func() map[string]any {
-				return map[string]any{"id": user.user.ID, "in": map[string]any{"displayName": "Uma"}}
+				return map[string]any{"id": user.User.ID, "in": map[string]any{"displayName": "Uma"}}
 			}, []step{
 				{userRead, "FORBIDDEN", "insufficient_scope", nil},
 				{user, "", "", ok},
@@ -123,13 +125,13 @@ func TestPolicy(t *testing.T) {
 				{admin, "", "", ok},
 				{adminAll, "", "", ok},
 			}},
-			{"setRole", setRoleMut, func() map[string]any { return map[string]any{"id": other.user.ID, "role": "USER"} }, []step{
+			{"setRole", setRoleMut, func() map[string]any { return map[string]any{"id": other.User.ID, "role": "USER"} }, []step{
 				{anon, "UNAUTHENTICATED", "missing_token", nil},
 				{user, "FORBIDDEN", "", nil},
 				{adminAll, "FORBIDDEN", "session_required", nil},
 				{admin, "", "", ok},
 			}},
-			{"setActive", setActiveMut, func() map[string]any { return map[string]any{"id": other.user.ID, "active": true} }, []step{
+			{"setActive", setActiveMut, func() map[string]any { return map[string]any{"id": other.User.ID, "active": true} }, []step{
 				{anon, "UNAUTHENTICATED", "missing_token", nil},
 				{user, "FORBIDDEN", "", nil},
 				{adminAll, "FORBIDDEN", "session_required", nil},
@@ -157,17 +159,17 @@ func TestPolicy(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				for _, s := range tt.steps {
-					t.Run(s.who.name, func(t *testing.T) {
+					t.Run(s.who.Name, func(t *testing.T) {
 						var vars map[string]any
 						if tt.vars != nil {
 							vars = tt.vars()
 						}
-						r := e.do(s.who.header, tt.query, vars)
+						r := e.Do(s.who.Header, tt.query, vars)
 						if s.code != "" {
-							wantError(t, r, s.code, s.reason)
+							apptest.WantError(t, r, s.code, s.reason)
 							return
 						}
-						mustOK(t, r)
+						apptest.MustOK(t, r)
 						s.check(t, r)
 					})
 				}
@@ -177,40 +179,39 @@ func TestPolicy(t *testing.T) {
 }
 
 func TestUpdateProfile(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
-		e := newTestEnv(t, st, nil)
-		user := e.session("uma", models.RoleUser)
-		admin := e.session("root", models.RoleAdmin)
+	apptest.ForEach(t, func(t *testing.T, e *apptest.Env) {
+		user := e.Session("uma", models.RoleUser)
+		admin := e.Session("root", models.RoleAdmin)
 
-		update := func(a actor, id string, in map[string]any) gqlResponse {
-			return e.do(a.header, updateProfileMut, map[string]any{"id": id, "in": in})
+		update := func(a apptest.Actor, id string, in map[string]any) apptest.Response {
+			return e.Do(a.Header, updateProfileMut, map[string]any{"id": id, "in": in})
 		}
-		r := update(user, user.user.ID, map[string]any{"email": " uma@new.example ", "displayName": "  Uma U. "})
-		mustOK(t, r)
-		var p profile
-		decode(t, r, "updateProfile", &p)
+		r := update(user, user.User.ID, map[string]any{"email": " uma@new.example ", "displayName": "  Uma U. "})
+		apptest.MustOK(t, r)
+		var p models.User
+		apptest.Into(t, r, "updateProfile", &p)
 		if p.Email == nil || *p.Email != "uma@new.example" || p.DisplayName == nil || *p.DisplayName != "Uma U." {
 			t.Fatalf("updateProfile = %+v, want trimmed email and display name", p)
 		}
 		// Absent fields stay; an empty displayName clears it.
-		mustOK(t, update(user, user.user.ID, map[string]any{}))
-		r = e.do(user.header, meWithDisplayQuery, nil)
-		decode(t, r, "me", &p)
+		apptest.MustOK(t, update(user, user.User.ID, map[string]any{}))
+		r = e.Do(user.Header, meWithDisplayQuery, nil)
+		apptest.Into(t, r, "me", &p)
 		if *p.Email != "uma@new.example" || *p.DisplayName != "Uma U." {
 			t.Fatalf("me after an empty update = %+v", p)
 		}
-		mustOK(t, update(user, user.user.ID, map[string]any{"displayName": ""}))
-		decode(t, e.do(user.header, meWithDisplayQuery, nil), "me", &p)
+		apptest.MustOK(t, update(user, user.User.ID, map[string]any{"displayName": ""}))
+		apptest.Into(t, e.Do(user.Header, meWithDisplayQuery, nil), "me", &p)
 		if p.DisplayName != nil {
 			t.Fatalf("displayName after clearing = %q, want null", *p.DisplayName)
 		}
 
-		wantField(t, update(user, user.user.ID, map[string]any{"email": "not an address"}), "email")
-		wantField(t, update(user, user.user.ID, map[string]any{"displayName": string(make([]byte, 101))}), "displayName")
-		wantField(t, update(admin, "00000000-0000-0000-0000-000000000000", map[string]any{"displayName": "x"}), "id")
+		apptest.WantField(t, update(user, user.User.ID, map[string]any{"email": "not an address"}), "email")
+		apptest.WantField(t, update(user, user.User.ID, map[string]any{"displayName": string(make([]byte, 101))}), "displayName")
+		apptest.WantField(t, update(admin, "00000000-0000-0000-0000-000000000000", map[string]any{"displayName": "x"}), "id")
 		// An admin's change shows in the user's own profile.
-		mustOK(t, update(admin, user.user.ID, map[string]any{"displayName": "Set by admin"}))
-		decode(t, e.do(user.header, meWithDisplayQuery, nil), "me", &p)
+		apptest.MustOK(t, update(admin, user.User.ID, map[string]any{"displayName": "Set by admin"}))
+		apptest.Into(t, e.Do(user.Header, meWithDisplayQuery, nil), "me", &p)
 		if p.DisplayName == nil || *p.DisplayName != "Set by admin" {
 			t.Fatalf("displayName = %v, want the admin's", p.DisplayName)
 		}
@@ -218,34 +219,33 @@ func TestUpdateProfile(t *testing.T) {
 }
 
 func TestRoleAndActiveChanges(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
-		e := newTestEnv(t, st, nil)
-		admin := e.session("root", models.RoleAdmin)
-		user := e.session("uma", models.RoleUser)
+	apptest.ForEach(t, func(t *testing.T, e *apptest.Env) {
+		admin := e.Session("root", models.RoleAdmin)
+		user := e.Session("uma", models.RoleUser)
 
 		// The last active admin can be neither demoted nor deactivated, even
 		// by themself.
-		wantError(t, e.do(admin.header, setRoleMut, map[string]any{"id": admin.user.ID, "role": "USER"}), "BAD_USER_INPUT", "")
-		wantError(t, e.do(admin.header, setActiveMut, map[string]any{"id": admin.user.ID, "active": false}), "BAD_USER_INPUT", "")
-		wantField(t, e.do(admin.header, setRoleMut, map[string]any{"id": "00000000-0000-0000-0000-000000000000", "role": "USER"}), "id")
+		apptest.WantError(t, e.Do(admin.Header, setRoleMut, map[string]any{"id": admin.User.ID, "role": "USER"}), "BAD_USER_INPUT", "")
+		apptest.WantError(t, e.Do(admin.Header, setActiveMut, map[string]any{"id": admin.User.ID, "active": false}), "BAD_USER_INPUT", "")
+		apptest.WantField(t, e.Do(admin.Header, setRoleMut, map[string]any{"id": "00000000-0000-0000-0000-000000000000", "role": "USER"}), "id")
 
 		// Promote uma: now root may step down, and uma is the last admin.
-		mustOK(t, e.do(admin.header, setRoleMut, map[string]any{"id": user.user.ID, "role": "ADMIN"}))
-		mustOK(t, e.do(user.header, usersQuery, nil)) // the role applies to the next request
-		mustOK(t, e.do(admin.header, setRoleMut, map[string]any{"id": admin.user.ID, "role": "USER"}))
-		wantError(t, e.do(admin.header, usersQuery, nil), "FORBIDDEN", "")
-		wantError(t, e.do(user.header, setActiveMut, map[string]any{"id": user.user.ID, "active": false}), "BAD_USER_INPUT", "")
+		apptest.MustOK(t, e.Do(admin.Header, setRoleMut, map[string]any{"id": user.User.ID, "role": "ADMIN"}))
+		apptest.MustOK(t, e.Do(user.Header, usersQuery, nil)) // the role applies to the next request
+		apptest.MustOK(t, e.Do(admin.Header, setRoleMut, map[string]any{"id": admin.User.ID, "role": "USER"}))
+		apptest.WantError(t, e.Do(admin.Header, usersQuery, nil), "FORBIDDEN", "")
+		apptest.WantError(t, e.Do(user.Header, setActiveMut, map[string]any{"id": user.User.ID, "active": false}), "BAD_USER_INPUT", "")
 
 		// Deactivating root ends all their sessions.
-		rootPair := e.login("root", testPassword)
-		mustOK(t, e.do(user.header, setActiveMut, map[string]any{"id": admin.user.ID, "active": false}))
-		wantError(t, e.do(bearer(rootPair.AccessToken), meQuery, nil), "UNAUTHENTICATED", "user_inactive")
-		wantError(t, e.refresh(rootPair.RefreshToken), "UNAUTHENTICATED", "user_inactive")
+		rootPair := e.Login("root", apptest.Password)
+		apptest.MustOK(t, e.Do(user.Header, setActiveMut, map[string]any{"id": admin.User.ID, "active": false}))
+		apptest.WantError(t, e.Do(apptest.Bearer(rootPair.AccessToken), apptest.MeQuery, nil), "UNAUTHENTICATED", "user_inactive")
+		apptest.WantError(t, e.Refresh(rootPair.RefreshToken), "UNAUTHENTICATED", "user_inactive")
 		// Reactivated, root logs in again, but the old sessions stay ended.
-		mustOK(t, e.do(user.header, setActiveMut, map[string]any{"id": admin.user.ID, "active": true}))
-		wantError(t, e.refresh(rootPair.RefreshToken), "UNAUTHENTICATED", "refresh_token_invalid")
-		wantError(t, e.do(bearer(rootPair.AccessToken), meQuery, nil), "UNAUTHENTICATED", "session_revoked")
-		e.login("root", testPassword)
+		apptest.MustOK(t, e.Do(user.Header, setActiveMut, map[string]any{"id": admin.User.ID, "active": true}))
+		apptest.WantError(t, e.Refresh(rootPair.RefreshToken), "UNAUTHENTICATED", "refresh_token_invalid")
+		apptest.WantError(t, e.Do(apptest.Bearer(rootPair.AccessToken), apptest.MeQuery, nil), "UNAUTHENTICATED", "session_revoked")
+		e.Login("root", apptest.Password)
 	})
 }
 
@@ -255,23 +255,23 @@ func TestRoleAndActiveChanges(t *testing.T) {
 func TestLastAdminGuardUnderRace(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
-			a, b := replicaPair(t, kind)
-			x := a.session("xena", models.RoleAdmin)
-			y := a.session("yuri", models.RoleAdmin)
+			a, b := apptest.Pair(t, kind)
+			x := a.Session("xena", models.RoleAdmin)
+			y := a.Session("yuri", models.RoleAdmin)
 
 			for round := range 10 {
 				mut, vars := setRoleMut, func(id string) map[string]any { return map[string]any{"id": id, "role": "USER"} }
 				if round%2 == 1 {
 					mut, vars = setActiveMut, func(id string) map[string]any { return map[string]any{"id": id, "active": false} }
 				}
-				results := make(chan gqlResponse, 2)
+				results := make(chan apptest.Response, 2)
 				start := make(chan struct{})
-				go func() { <-start; results <- a.do(x.header, mut, vars(y.user.ID)) }()
-				go func() { <-start; results <- b.do(y.header, mut, vars(x.user.ID)) }()
+				go func() { <-start; results <- a.Do(x.Header, mut, vars(y.User.ID)) }()
+				go func() { <-start; results <- b.Do(y.Header, mut, vars(x.User.ID)) }()
 				close(start)
 				r1, r2 := <-results, <-results
 				wins := 0
-				for _, r := range []gqlResponse{r1, r2} {
+				for _, r := range []apptest.Response{r1, r2} {
 					if len(r.Errors) == 0 {
 						wins++
 					}
@@ -280,62 +280,50 @@ func TestLastAdminGuardUnderRace(t *testing.T) {
 					t.Fatalf("round %d: %d of 2 concurrent demotions succeeded, want 1:\n%s\n%s", round, wins, r1.Body, r2.Body)
 				}
 				// Restore both admins for the next round, through the store.
-				for _, id := range []string{x.user.ID, y.user.ID} {
-					if _, err := a.app.store.SetUserActive(context.Background(), id, true, a.clock.Now()); err != nil {
+				for _, id := range []string{x.User.ID, y.User.ID} {
+					if _, err := a.App.Store.SetUserActive(context.Background(), id, true, a.Clock.Now()); err != nil {
 						t.Fatal(err)
 					}
-					if _, err := a.app.store.SetUserRole(context.Background(), id, models.RoleAdmin, a.clock.Now()); err != nil {
+					if _, err := a.App.Store.SetUserRole(context.Background(), id, models.RoleAdmin, a.Clock.Now()); err != nil {
 						t.Fatal(err)
 					}
 				}
 				// Deactivation ended the loser's sessions: log both in again.
-				x.header = bearer(a.login("xena", testPassword).AccessToken)
-				y.header = bearer(a.login("yuri", testPassword).AccessToken)
+				x.Header = apptest.Bearer(a.Login("xena", apptest.Password).AccessToken)
+				y.Header = apptest.Bearer(a.Login("yuri", apptest.Password).AccessToken)
 			}
 		})
 	}
 }
 
 func TestPersonalTokenList(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
-		e := newTestEnv(t, st, nil)
-		user := e.session("uma", models.RoleUser)
-		other := e.session("otto", models.RoleUser)
+	apptest.ForEach(t, func(t *testing.T, e *apptest.Env) {
+		user := e.Session("uma", models.RoleUser)
+		other := e.Session("otto", models.RoleUser)
 
-		r := e.do(user.header, `mutation { createPersonalAccessToken(name: " deploy bot ", scopes: [PROFILE_WRITE, PROFILE_READ, PROFILE_READ], expiresIn: 3600) { token personalAccessToken { id name scopes createdAt lastUsedAt expiresAt } } }`, nil)
-		mustOK(t, r)
-		var created struct {
-			Token               string
-			PersonalAccessToken json.RawMessage
-		}
-		decode(t, r, "createPersonalAccessToken", &created)
+		r := e.Do(user.Header, `mutation { createPersonalAccessToken(name: " deploy bot ", scopes: [PROFILE_WRITE, PROFILE_READ, PROFILE_READ], expiresIn: 3600) { token personalAccessToken { id name scopes createdAt lastUsedAt expiresAt } } }`, nil)
+		created := apptest.Decode[model.NewPersonalAccessToken](t, r, "createPersonalAccessToken")
 		if len(created.Token) != 47 || created.Token[:4] != "icl_" {
 			t.Fatalf("token = %q, want icl_ and 43 base64url characters", created.Token)
 		}
-		var tok struct {
-			ID, Name   string
-			Scopes     []string
-			CreatedAt  string
-			LastUsedAt *string
-			ExpiresAt  *string
+		tok := created.PersonalAccessToken
+		if tok == nil {
+			t.Fatalf("createPersonalAccessToken returned no personalAccessToken: %s", r.Body)
 		}
-		if err := json.Unmarshal(created.PersonalAccessToken, &tok); err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(e.logs.String(), created.Token) || strings.Contains(e.logs.String(), created.Token[4:]) {
+		if strings.Contains(e.Logs.String(), created.Token) || strings.Contains(e.Logs.String(), created.Token[4:]) {
 			t.Fatal("the logs contain the access token")
 		}
-		if tok.Name != "deploy bot" || len(tok.Scopes) != 2 || tok.Scopes[0] != "PROFILE_READ" || tok.ExpiresAt == nil || tok.LastUsedAt != nil {
-			t.Fatalf("accessToken = %+v", tok)
+		if tok.Name != "deploy bot" || len(tok.Scopes) != 2 || tok.Scopes[0] != models.ScopeProfileRead || tok.ExpiresAt == nil || tok.LastUsedAt != nil {
+			t.Fatalf("personalAccessToken = %+v", *tok)
 		}
 
-		r = e.do(user.header, personalTokensQuery, nil)
-		mustOK(t, r)
+		r = e.Do(user.Header, personalTokensQuery, nil)
+		apptest.MustOK(t, r)
 		if want := `"id":"` + tok.ID + `"`; !strings.Contains(string(r.Data["personalAccessTokens"]), want) || strings.Contains(r.Body, created.Token) || strings.Contains(r.Body, "icl_") {
 			t.Fatalf("personalAccessTokens = %s, want the token's record without the token", r.Data["personalAccessTokens"])
 		}
-		mustOK(t, e.do(other.header, personalTokensQuery, nil))
-		if r := e.do(other.header, personalTokensQuery, nil); string(r.Data["personalAccessTokens"]) != "[]" {
+		apptest.MustOK(t, e.Do(other.Header, personalTokensQuery, nil))
+		if r := e.Do(other.Header, personalTokensQuery, nil); string(r.Data["personalAccessTokens"]) != "[]" {
 			t.Fatalf("another user's personalAccessTokens = %s, want []", r.Data["personalAccessTokens"])
 		}
 
@@ -351,32 +339,32 @@ func TestPersonalTokenList(t *testing.T) {
 		}
 		for _, tt := range bad {
 			t.Run(tt.name, func(t *testing.T) {
-				r := e.do(user.header, tt.query, nil)
+				r := e.Do(user.Header, tt.query, nil)
 				if tt.field != "" {
-					wantField(t, r, tt.field)
+					apptest.WantField(t, r, tt.field)
 					return
 				}
-				wantError(t, r, tt.code, "")
+				apptest.WantError(t, r, tt.code, "")
 			})
 		}
 
 		// Revoking: only one's own, once.
-		revoke := func(a actor) string {
-			r := e.do(a.header, revokeTokenMut, map[string]any{"id": tok.ID})
-			mustOK(t, r)
+		revoke := func(a apptest.Actor) string {
+			r := e.Do(a.Header, revokeTokenMut, map[string]any{"id": tok.ID})
+			apptest.MustOK(t, r)
 			return string(r.Data["revokePersonalAccessToken"])
 		}
 		if got := revoke(other); got != "false" {
 			t.Fatalf("revoke by another user = %s, want false", got)
 		}
-		mustOK(t, e.do(bearer(created.Token), meQuery, nil))
+		apptest.MustOK(t, e.Do(apptest.Bearer(created.Token), apptest.MeQuery, nil))
 		if got := revoke(user); got != "true" {
 			t.Fatalf("revoke = %s, want true", got)
 		}
 		if got := revoke(user); got != "false" {
 			t.Fatalf("second revoke = %s, want false", got)
 		}
-		if r := e.do(user.header, personalTokensQuery, nil); string(r.Data["personalAccessTokens"]) != "[]" {
+		if r := e.Do(user.Header, personalTokensQuery, nil); string(r.Data["personalAccessTokens"]) != "[]" {
 			t.Fatalf("personalAccessTokens after revoke = %s, want []", r.Data["personalAccessTokens"])
 		}
 	})

@@ -1,14 +1,20 @@
-package main
+package store_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"github.com/ironclad-auth/ironclad/app/apptest"
+	"github.com/ironclad-auth/ironclad/internal/testclock"
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
 	"github.com/ironclad-auth/ironclad/store/storetest"
 )
+
+// Replicas of one deployment, each a real handler on its own Store over one
+// shared database: what one changes, the other stops serving from its
+// identity cache.
 
 // TestChangesReachOtherReplicas: two handlers on two Stores sharing one
 // database both serve me from their identity caches; a revocation,
@@ -17,7 +23,7 @@ import (
 // LISTEN/NOTIFY; SQLite: the Stores of one process share invalidations).
 func TestChangesReachOtherReplicas(t *testing.T) {
 	ctx := context.Background()
-	testNow := newClock().Now() // the clock of both handlers below
+	testNow := testclock.Start // the clock of both handlers below, never moved
 	cases := []struct {
 		name   string
 		change func(t *testing.T, st *store.Store, u *models.User, sessionID string)
@@ -41,24 +47,24 @@ func TestChangesReachOtherReplicas(t *testing.T) {
 	}
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
-			a, b := replicaPair(t, kind)
-			events := invalidations(a.app.store)
+			a, b := apptest.Pair(t, kind)
+			events := invalidations(a.App.Store)
 
 			for i, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					u := a.createUser("replica"+string(rune('a'+i)), "correct horse battery", models.RoleUser)
-					p := a.login(u.Username, "correct horse battery")
-					authz := bearer(p.AccessToken)
-					mustOK(t, a.do(authz, meQuery, nil)) // cached on a
-					mustOK(t, b.do(authz, meQuery, nil)) // cached on b
+					u := a.CreateUser("replica"+string(rune('a'+i)), apptest.Password, models.RoleUser)
+					p := a.Login(u.Username, apptest.Password)
+					authz := apptest.Bearer(p.AccessToken)
+					apptest.MustOK(t, a.Do(authz, apptest.MeQuery, nil)) // cached on a
+					apptest.MustOK(t, b.Do(authz, apptest.MeQuery, nil)) // cached on b
 
-					tc.change(t, b.app.store, u, sessionOf(t, p.AccessToken))
-					wantError(t, b.do(authz, meQuery, nil), "UNAUTHENTICATED", tc.reason)
+					tc.change(t, b.App.Store, u, apptest.SessionOf(t, p.AccessToken))
+					apptest.WantError(t, b.Do(authz, apptest.MeQuery, nil), "UNAUTHENTICATED", tc.reason)
 					// a refuses once it has applied an invalidation of this
 					// user or session; earlier ones (the login's own) are
 					// skipped by checking after each.
 					awaitRefused(t, events, u.ID, func() bool {
-						_, reason := a.do(authz, meQuery, nil).code()
+						_, reason := a.Do(authz, apptest.MeQuery, nil).Code()
 						return reason == tc.reason
 					})
 				})
@@ -97,26 +103,26 @@ func TestRoleChangeReachesOtherReplicas(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			a, b := replicaPair(t, kind)
-			events := invalidations(a.app.store)
+			a, b := apptest.Pair(t, kind)
+			events := invalidations(a.App.Store)
 
-			a.createUser("keeper", "correct horse battery", models.RoleAdmin) // the last-admin guard needs another
-			u := a.createUser("demoted", "correct horse battery", models.RoleAdmin)
-			authz := bearer(a.login("demoted", "correct horse battery").AccessToken)
-			mustOK(t, a.do(authz, usersQuery, nil)) // cached on a
-			mustOK(t, b.do(authz, usersQuery, nil)) // cached on b
+			a.CreateUser("keeper", apptest.Password, models.RoleAdmin) // the last-admin guard needs another
+			u := a.CreateUser("demoted", apptest.Password, models.RoleAdmin)
+			authz := apptest.Bearer(a.Login("demoted", apptest.Password).AccessToken)
+			apptest.MustOK(t, a.Do(authz, usersQuery, nil)) // cached on a
+			apptest.MustOK(t, b.Do(authz, usersQuery, nil)) // cached on b
 
-			if _, err := b.app.store.SetUserRole(ctx, u.ID, models.RoleUser, b.clock.Now()); err != nil {
+			if _, err := b.App.Store.SetUserRole(ctx, u.ID, models.RoleUser, b.Clock.Now()); err != nil {
 				t.Fatal(err)
 			}
-			if code, _ := b.do(authz, usersQuery, nil).code(); code != "FORBIDDEN" {
+			if code, _ := b.Do(authz, usersQuery, nil).Code(); code != "FORBIDDEN" {
 				t.Fatalf("the replica that demoted still serves admin fields (code %q)", code)
 			}
 			awaitRefused(t, events, u.ID, func() bool {
-				code, _ := a.do(authz, usersQuery, nil).code()
+				code, _ := a.Do(authz, usersQuery, nil).Code()
 				return code == "FORBIDDEN"
 			})
-			mustOK(t, a.do(authz, meQuery, nil)) // still logged in, as a USER
+			apptest.MustOK(t, a.Do(authz, apptest.MeQuery, nil)) // still logged in, as a USER
 		})
 	}
 }

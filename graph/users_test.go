@@ -1,4 +1,4 @@
-package main
+package graph_test
 
 import (
 	"fmt"
@@ -6,48 +6,48 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ironclad-auth/ironclad/app/apptest"
+	"github.com/ironclad-auth/ironclad/graph/model"
 	"github.com/ironclad-auth/ironclad/models"
-	"github.com/ironclad-auth/ironclad/store"
-	"github.com/ironclad-auth/ironclad/store/storetest"
 )
 
-type userPage struct {
-	TotalCount int
-	Edges      []struct {
-		Cursor string
-		Node   profile
-	}
-	PageInfo struct {
-		HasNextPage bool
-		EndCursor   *string
-	}
+// The users query of admins, through the real HTTP handler: its
+// pagination, its arguments and its cost in SQL statements.
+
+const registerMutation = `mutation($in: RegisterInput!) { register(input: $in) { ` + apptest.PayloadFields + ` } }`
+
+func registerVars(username, email, password string) map[string]any {
+	return map[string]any{"in": map[string]any{"username": username, "email": email, "password": password}}
 }
 
-func (e *testEnv) users(t *testing.T, a actor, vars map[string]any) userPage {
+// userPage is a users result: the generated connection, with the
+// totalCount it resolves on demand.
+type userPage struct {
+	model.UserConnection
+	TotalCount int `json:"totalCount"`
+}
+
+// users runs usersQuery as a and fails the test unless it succeeds.
+func users(t *testing.T, e *apptest.Env, a apptest.Actor, vars map[string]any) userPage {
 	t.Helper()
-	r := e.do(a.header, usersQuery, vars)
-	mustOK(t, r)
-	var p userPage
-	decode(t, r, "users", &p)
-	return p
+	return apptest.Decode[userPage](t, e.Do(a.Header, usersQuery, vars), "users")
 }
 
 // TestUsersPagination pages through the users while others register
 // concurrently: every user that existed at the start is seen exactly once,
 // in a stable order, and no user twice.
 func TestUsersPagination(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
-		e := newTestEnv(t, st, nil)
-		adminUser := e.createUser("root", testPassword, models.RoleAdmin)
+	apptest.ForEach(t, func(t *testing.T, e *apptest.Env) {
+		adminUser := e.CreateUser("root", apptest.Password, models.RoleAdmin)
 		existing := map[string]bool{adminUser.ID: true}
 		for i := range 11 {
-			existing[e.createUser(fmt.Sprintf("user%02d", i), testPassword, models.RoleUser).ID] = true
+			existing[e.CreateUser(fmt.Sprintf("user%02d", i), apptest.Password, models.RoleUser).ID] = true
 		}
 		// Users registered from now on are created a year later: they sort
 		// after every existing user (and, sharing one instant, among
 		// themselves by id, so some land behind the cursor and some ahead).
-		e.clock.Advance(365 * 24 * time.Hour)
-		admin := actor{name: "root", header: bearer(e.login("root", testPassword).AccessToken), user: adminUser}
+		e.Clock.Advance(365 * 24 * time.Hour)
+		admin := apptest.Actor{Name: "root", Header: apptest.Bearer(e.Login("root", apptest.Password).AccessToken), User: adminUser}
 
 		seen := map[string]int{}
 		var order []string
@@ -60,11 +60,11 @@ func TestUsersPagination(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					r := e.do("", registerMutation, registerVars(fmt.Sprintf("late%d-%d", pages, i), fmt.Sprintf("late%d-%d@example.com", pages, i), testPassword))
-					mustOK(t, r)
+					r := e.Do("", registerMutation, registerVars(fmt.Sprintf("late%d-%d", pages, i), fmt.Sprintf("late%d-%d@example.com", pages, i), apptest.Password))
+					apptest.MustOK(t, r)
 				}()
 			}
-			p := e.users(t, admin, map[string]any{"first": 3, "after": after})
+			p := users(t, e, admin, map[string]any{"first": 3, "after": after})
 			wg.Wait()
 			pages++
 			for _, edge := range p.Edges {
@@ -99,7 +99,7 @@ func TestUsersPagination(t *testing.T) {
 
 		// The order is stable: a second walk over the same users, with a
 		// bigger page, lists the users the first walk saw in the same order.
-		all := e.users(t, admin, map[string]any{"first": 100})
+		all := users(t, e, admin, map[string]any{"first": 100})
 		var again []string
 		for _, edge := range all.Edges {
 			if seen[edge.Node.ID] == 1 {
@@ -116,16 +116,15 @@ func TestUsersPagination(t *testing.T) {
 }
 
 func TestUsersArguments(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
-		e := newTestEnv(t, st, nil)
-		admin := e.session("root", models.RoleAdmin)
-		e.createUser("Ann_Lee", testPassword, models.RoleUser)    // email ann_lee@example.com
-		e.createUser("annXlee", testPassword, models.RoleUser)    // "_" must not match X
-		e.createUser("bob", testPassword, models.RoleUser)        // no "ann"
-		e.createUser("zed", testPassword, models.RoleUser)        // email changed below
-		e.createUser("100percent", testPassword, models.RoleUser) // "%" must not match everything
-		zed, _ := st.UserByUsername(t.Context(), "zed")
-		mustOK(t, e.do(admin.header, updateProfileMut, map[string]any{"id": zed.ID, "in": map[string]any{"email": "Joanna@Example.com"}}))
+	apptest.ForEach(t, func(t *testing.T, e *apptest.Env) {
+		admin := e.Session("root", models.RoleAdmin)
+		e.CreateUser("Ann_Lee", apptest.Password, models.RoleUser)    // email ann_lee@example.com
+		e.CreateUser("annXlee", apptest.Password, models.RoleUser)    // "_" must not match X
+		e.CreateUser("bob", apptest.Password, models.RoleUser)        // no "ann"
+		e.CreateUser("zed", apptest.Password, models.RoleUser)        // email changed below
+		e.CreateUser("100percent", apptest.Password, models.RoleUser) // "%" must not match everything
+		zed, _ := e.App.Store.UserByUsername(t.Context(), "zed")
+		apptest.MustOK(t, e.Do(admin.Header, updateProfileMut, map[string]any{"id": zed.ID, "in": map[string]any{"email": "Joanna@Example.com"}}))
 
 		names := func(p userPage) string {
 			var out []string
@@ -148,14 +147,14 @@ func TestUsersArguments(t *testing.T) {
 		}
 		for _, s := range searches {
 			t.Run("search "+s.search, func(t *testing.T) {
-				p := e.users(t, admin, map[string]any{"search": s.search})
+				p := users(t, e, admin, map[string]any{"search": s.search})
 				if names(p) != s.want || p.TotalCount != s.total {
 					t.Fatalf("users(search: %q) = %s total %d, want %s total %d", s.search, names(p), p.TotalCount, s.want, s.total)
 				}
 			})
 		}
 		// totalCount counts every match, not the page.
-		if p := e.users(t, admin, map[string]any{"first": 2, "search": "ann"}); p.TotalCount != 3 || len(p.Edges) != 2 || !p.PageInfo.HasNextPage {
+		if p := users(t, e, admin, map[string]any{"first": 2, "search": "ann"}); p.TotalCount != 3 || len(p.Edges) != 2 || !p.PageInfo.HasNextPage {
 			t.Fatalf("users(first: 2, search: ann) = %+v", p)
 		}
 
@@ -173,10 +172,10 @@ func TestUsersArguments(t *testing.T) {
 		}
 		for _, tt := range bad {
 			t.Run(tt.name, func(t *testing.T) {
-				wantField(t, e.do(admin.header, usersQuery, tt.vars), tt.field)
+				apptest.WantField(t, e.Do(admin.Header, usersQuery, tt.vars), tt.field)
 			})
 		}
-		p := e.users(t, admin, map[string]any{"first": 100})
+		p := users(t, e, admin, map[string]any{"first": 100})
 		if len(p.Edges) != 6 {
 			t.Fatalf("users(first: 100) = %d edges", len(p.Edges))
 		}
@@ -191,16 +190,15 @@ func TestUsersArguments(t *testing.T) {
 // TestUsersQueryCount proves the users query runs a fixed number of SQL
 // statements whatever the page size: no statement per user.
 func TestUsersQueryCount(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
-		e := newTestEnv(t, st, nil)
-		admin := e.session("root", models.RoleAdmin)
+	apptest.ForEach(t, func(t *testing.T, e *apptest.Env) {
+		admin := e.Session("root", models.RoleAdmin)
 		for i := range 60 {
-			e.createUser(fmt.Sprintf("user%02d", i), testPassword, models.RoleUser)
+			e.CreateUser(fmt.Sprintf("user%02d", i), apptest.Password, models.RoleUser)
 		}
-		n := countStatements(t, st)
+		n := apptest.CountStatements(t, e.App.Store)
 		statements := func(first int) int64 {
 			before := n.Load()
-			p := e.users(t, admin, map[string]any{"first": first})
+			p := users(t, e, admin, map[string]any{"first": first})
 			if len(p.Edges) != first || p.TotalCount != 61 {
 				t.Fatalf("users(first: %d) = %d edges, total %d", first, len(p.Edges), p.TotalCount)
 			}

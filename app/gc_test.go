@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"runtime/debug"
@@ -8,18 +8,18 @@ import (
 )
 
 func TestDefaultGC(t *testing.T) {
-	cfg := config{HashConcurrency: 3, HashParams: auth.DefaultParams}
+	cfg := Config{HashConcurrency: 3, HashParams: auth.DefaultParams}
 	env := map[string]string{}
 	getenv := func(k string) string { return env[k] }
 
 	got := defaultGC(cfg, getenv)
-	want := gcSettings{Percent: 400, MemoryLimit: 64<<20 + 3*19<<20}
+	want := GCSettings{Percent: 400, MemoryLimit: 64<<20 + 3*19<<20}
 	if got != want {
 		t.Fatalf("defaultGC = %+v, want %+v", got, want)
 	}
 	for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
 		env = map[string]string{k: "200"}
-		if got := defaultGC(cfg, getenv); got != (gcSettings{}) {
+		if got := defaultGC(cfg, getenv); got != (GCSettings{}) {
 			t.Errorf("with %s set: defaultGC = %+v, want the runtime left alone", k, got)
 		}
 	}
@@ -30,7 +30,7 @@ func TestGCSettingsApplyAndRestore(t *testing.T) {
 	defer debug.SetGCPercent(before)
 	limitBefore := debug.SetMemoryLimit(-1)
 
-	restore := gcSettings{Percent: 400, MemoryLimit: 300 << 20}.apply()
+	restore := GCSettings{Percent: 400, MemoryLimit: 300 << 20}.Apply()
 	if p := debug.SetGCPercent(400); p != 400 {
 		t.Errorf("GOGC while applied = %d, want 400", p)
 	}
@@ -46,7 +46,7 @@ func TestGCSettingsApplyAndRestore(t *testing.T) {
 	}
 
 	// The zero settings leave the runtime alone.
-	gcSettings{}.apply()()
+	GCSettings{}.Apply()()
 	if p := debug.SetGCPercent(123); p != 123 {
 		t.Errorf("GOGC after empty settings = %d, want 123", p)
 	}
