@@ -1,7 +1,8 @@
 // The whole loop in a real browser: this app, built, served by `vite
 // preview` (which forwards /query to Ironclad, so the cookie is same-origin),
 // against a real Ironclad server started here with a 3-second access-token
-// lifetime, driven in Debian's Chromium through playwright-core.
+// lifetime, driven in Debian's Chromium through playwright-core; last, that
+// server's own GraphQL playground, with every other origin cut off.
 //
 //   npm run test:browser        (needs Go, and Chromium at /usr/bin/chromium)
 //
@@ -337,4 +338,35 @@ test("log out lands on the login page, and stays there after a reload", async ()
     assert.equal(alice.refreshes, 1);
     assert.equal(await alice.page.locator("#nav").isHidden(), true);
   });
+});
+
+test("the playground works offline: GraphiQL from the binary, under its CSP", async () => {
+  // A browser with no internet: anything but Ironclad's own origin fails.
+  const b = await openBrowser("playground");
+  const offsite = [];
+  await b.context.route("**/*", (route) => {
+    if (new URL(route.request().url()).origin === ironcladURL) return route.continue();
+    offsite.push(route.request().url());
+    return route.abort("internetdisconnected");
+  });
+  await b.page.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener("securitypolicyviolation", (e) =>
+      window.cspViolations.push(`${e.effectiveDirective} ${e.blockedURI}`),
+    );
+  });
+  await step(b, "11-playground", async () => {
+    const introspection = b.page.waitForRequest((req) => req.postData()?.includes("IntrospectionQuery"));
+    await b.page.goto(`${ironcladURL}/`);
+    const editor = b.page.locator(".graphiql-query-editor .CodeMirror");
+    await editor.getByText("Welcome to the Ironclad playground").waitFor();
+    const doc = await editor.evaluate((el) => el.CodeMirror.getValue());
+    assert.match(doc, /mutation Login \{/);
+    assert.match(doc, /Cookie mode is on/); // this server runs REFRESH_TOKEN_COOKIE=true
+    // The fetcher loaded the schema, with the CSRF header cookie mode needs.
+    assert.equal((await introspection).headers()["x-requested-with"], "graphiql");
+    assert.deepEqual(offsite, []);
+    assert.deepEqual(await b.page.evaluate(() => window.cspViolations), []);
+  });
+  await b.context.close();
 });
