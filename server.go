@@ -1,10 +1,6 @@
 // Command ironclad serves a GraphQL API with JWT authentication: login,
-// refresh-token rotation and a protected me query.
-//
-//	ironclad                 serve (the default)
-//	ironclad migrate         apply database migrations and exit
-//	ironclad purge           delete expired and used refresh tokens and exit
-//	ironclad createuser ...  create an account (see -h)
+// refresh-token rotation and a protected me query. `ironclad help` lists
+// its commands (cli.go); serve is the default.
 package main
 
 import (
@@ -25,53 +21,47 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout); err != nil {
+	// The first SIGTERM or SIGINT starts a graceful shutdown; a second one
+	// cuts the drain short.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	hurry := make(chan struct{})
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		close(hurry)
+	}()
+	err := run(withDrainCut(ctx, hurry), os.Args[1:], os.Getenv, os.Stdin, os.Stdout)
+	var ue usageError
+	switch {
+	case err == nil:
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, "ironclad:", ue.msg)
+		fmt.Fprint(os.Stderr, ue.usage)
+		os.Exit(2)
+	default:
 		fmt.Fprintln(os.Stderr, "ironclad:", err)
 		os.Exit(1)
 	}
 }
 
-// run is the whole program, with its environment passed in.
+// run is the whole program, with its environment passed in: it parses the
+// command line, then loads the configuration the command needs.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	cmd, rest, err := parseCommand(args, stdout)
+	if err != nil || cmd == nil {
+		return err // usage, or help already printed
+	}
+	if cmd.noConfig {
+		return cmd.run(ctx, commandEnv{stdin: stdin, stdout: stdout, args: rest})
+	}
 	cfg, err := app.LoadConfig(getenv)
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stdout)
-	cmd := "serve"
-	if len(args) > 0 {
-		cmd, args = args[0], args[1:]
-	}
-	switch cmd {
-	case "serve":
-		return serve(ctx, cfg, log, stdout)
-	case "migrate":
-		a, err := app.Open(ctx, cfg, log)
-		if err != nil {
-			return err
-		}
-		defer a.Close()
-		fmt.Fprintln(stdout, "migrations applied")
-		return nil
-	case "purge":
-		a, err := app.Open(ctx, cfg, log)
-		if err != nil {
-			return err
-		}
-		defer a.Close()
-		n, err := a.Auth.Purge(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "purged %d rows\n", n)
-		return nil
-	case "createuser":
-		return createUser(ctx, cfg, log, args, stdin, stdout)
-	default:
-		return fmt.Errorf("unknown command %q (commands: serve, migrate, purge, createuser)", cmd)
-	}
+	return cmd.run(ctx, commandEnv{cfg: cfg, log: newLogger(cfg, stdout), stdin: stdin, stdout: stdout, args: rest})
 }
 
 func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
@@ -119,7 +109,11 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger, stdout io.Writ
 	if cfg.Playground {
 		fmt.Fprintf(stdout, "\nIronclad is running. Playground: %s/  GraphQL endpoint: %s/query\n", url, url)
 	}
-	fmt.Fprintf(stdout, "Create a user with: go run . createuser --username alice --email alice@example.com --password-stdin\n\n")
+	if !cfg.Production {
+		if n, err := a.Store.CountUsers(ctx, ""); err == nil && n == 0 {
+			fmt.Fprintf(stdout, "No users yet. Create one with: go run . createuser --username alice --email alice@example.com --password-stdin\n\n")
+		}
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -127,6 +121,21 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger, stdout io.Writ
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	// Fail /readyz first and keep serving for SHUTDOWN_DRAIN, so a load
+	// balancer takes this replica out before its listener closes.
+	a.Drain()
+	log.Info("shutting down: draining", "drain", cfg.ShutdownDrain.String())
+	if cfg.ShutdownDrain > 0 {
+		drain := time.NewTimer(cfg.ShutdownDrain)
+		select {
+		case <-drain.C:
+		case <-drainCut(ctx):
+			drain.Stop()
+		case err := <-errc:
+			drain.Stop()
+			return err
+		}
 	}
 	log.Info("shutting down; finishing in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -151,3 +160,16 @@ func displayAddr(a net.Addr) string {
 	return s
 }
 
+type drainCutKey struct{}
+
+// withDrainCut returns ctx carrying a channel whose closing ends the
+// shutdown drain early (a second signal).
+func withDrainCut(ctx context.Context, cut <-chan struct{}) context.Context {
+	return context.WithValue(ctx, drainCutKey{}, cut)
+}
+
+// drainCut returns the channel of withDrainCut, or nil (never ready).
+func drainCut(ctx context.Context) <-chan struct{} {
+	c, _ := ctx.Value(drainCutKey{}).(<-chan struct{})
+	return c
+}

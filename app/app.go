@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,6 +26,8 @@ type App struct {
 	Auth    *auth.Service
 	Cookies *auth.Cookies
 	redis   *redis.Client // nil without REDIS_URL
+	// draining is set by Drain when the process is shutting down.
+	draining atomic.Bool
 }
 
 // Open connects to the database, applies migrations and builds the services.
@@ -37,7 +40,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	} else if len(cfg.JWTSecret) < MinSecretLen {
 		log.Warn("JWT_SECRET is shorter than 32 bytes; production mode would refuse it")
 	}
-	st, err := store.OpenWith(ctx, cfg.DatabaseURL, cfg.storeOptions(log))
+	st, err := store.OpenWith(ctx, cfg.DatabaseURL, StoreOptions(cfg, log))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -69,13 +72,19 @@ func (a *App) Limiter() string {
 	return "memory"
 }
 
-// storeOptions are the store settings of c.
-func (c Config) storeOptions(log *slog.Logger) store.Options {
+// StoreOptions are the store settings of c.
+func StoreOptions(c Config, log *slog.Logger) store.Options {
 	ttl := c.IdentityCacheTTL
 	if ttl == 0 {
 		ttl = -1 // off
 	}
-	return store.Options{IdentityTTL: ttl, RedisURL: c.RedisURL, Log: log}
+	// A statement may not outlive its request: SQLite's busy wait does not
+	// watch the request's context, so its bound must be the smaller one.
+	timeout := c.StatementTimeout
+	if c.RequestTimeout > 0 && c.RequestTimeout < timeout {
+		timeout = c.RequestTimeout
+	}
+	return store.Options{IdentityTTL: ttl, RedisURL: c.RedisURL, Log: log, StatementTimeout: timeout}
 }
 
 // New builds the services on an open store; now is the clock of every
@@ -85,7 +94,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		Secret:    cfg.JWTSecret,
 		Issuer:    cfg.JWTIssuer,
 		AccessTTL: cfg.AccessTTL,
-		Leeway:    tokenLeeway,
+		Leeway:    cfg.JWTLeeway,
 	}, now)
 	if err != nil {
 		return nil, fmt.Errorf("JWT_SECRET: %w", err)
@@ -131,6 +140,3 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 	cookies := auth.NewCookies(auth.CookieConfig{Enabled: cfg.RefreshTokenCookie, Secure: cfg.CookieSecure, Path: GraphQLPath})
 	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies}, nil
 }
-
-// tokenLeeway is the clock skew tolerated on access-token times.
-const tokenLeeway = 30 * time.Second

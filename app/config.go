@@ -25,6 +25,7 @@ const MinSecretLen = 32
 // Config is everything Ironclad reads from its environment. Settings lists
 // each variable that fills it.
 type Config struct {
+	Env             string // APP_ENV: development, production or test
 	Production      bool
 	Addr            string
 	DatabaseURL     string // postgres://... or an SQLite path
@@ -32,6 +33,7 @@ type Config struct {
 	JWTSecret       []byte
 	JWTSecretSource string // "env", "file" or "generated"; never the secret
 	JWTIssuer       string
+	JWTLeeway       time.Duration // JWT_LEEWAY
 	AccessTTL       time.Duration
 	RefreshTTL      time.Duration
 	SessionMaxAge   time.Duration
@@ -52,9 +54,12 @@ type Config struct {
 	// session without re-reading them; 0 turns the cache off.
 	IdentityCacheTTL time.Duration
 
-	CORSAllowedOrigins []string // exact origins allowed cross-origin access, with credentials
-	RefreshTokenCookie bool     // deliver refresh tokens in an HttpOnly cookie
-	CookieSecure       bool     // mark that cookie Secure (HTTPS only)
+	CORSAllowedOrigins []string      // exact origins allowed cross-origin access, with credentials
+	RefreshTokenCookie bool          // deliver refresh tokens in an HttpOnly cookie
+	CookieSecure       bool          // mark that cookie Secure (HTTPS only)
+	RequestTimeout     time.Duration // REQUEST_TIMEOUT
+	StatementTimeout   time.Duration // DB_STATEMENT_TIMEOUT
+	ShutdownDrain      time.Duration // SHUTDOWN_DRAIN
 	// PprofAddr, when set, serves net/http/pprof on this loopback address.
 	PprofAddr string
 	// GC is the garbage collector's tuning (gc.go).
@@ -79,14 +84,31 @@ type Setting struct {
 // the one place that names a variable, its default, its bounds and its
 // documentation; the README's configuration table is checked against it.
 var Settings = []Setting{
-	{Name: "APP_ENV", Default: "(development)",
-		Doc: "`production` refuses to start without a Postgres `DATABASE_URL` and a `JWT_SECRET` of at least 32 bytes, logs JSON, and turns the playground off",
-		set: func(c *Config, v string) error { c.Production = strings.EqualFold(v, "production"); return nil }},
+	{Name: "APP_ENV", Default: "`development`",
+		Doc: "`development`, `production` or `test`. `production` refuses to start without a Postgres `DATABASE_URL` and a `JWT_SECRET` of at least 32 bytes, logs JSON, and turns the playground off; anything else (`prod`, a typo) is refused",
+		set: func(c *Config, v string) error {
+			switch v {
+			case "development", "test":
+			case "production":
+				c.Production = true
+			default:
+				return fmt.Errorf("%q is not development, production or test", v)
+			}
+			c.Env = v
+			return nil
+		}},
 	{Name: "ADDR", Default: "`:8080`", Doc: "listen address",
 		set: func(c *Config, v string) error { c.Addr = v; return nil }},
 	{Name: "DATABASE_URL", Default: "`./data/ironclad.db` (SQLite)",
-		Doc: "`postgres://user:pass@host:5432/db?sslmode=...` selects PostgreSQL; anything else is an SQLite file path",
-		set: func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
+		Doc: "PostgreSQL: `postgres://user:pass@host:5432/db?sslmode=...`, `postgresql://...` or a libpq key/value string (`host=... dbname=...`). SQLite: `sqlite://PATH`, `file:PATH`, or a path ending in `.db`, `.sqlite` or `.sqlite3`. Anything else is refused. Create the Postgres database first",
+		set: func(c *Config, v string) error {
+			if !store.ValidDSN(v) {
+				// The URL may hold a password: never repeat the value.
+				return errors.New("not a postgres:// or postgresql:// URL, a libpq key=value string, sqlite://PATH, file:PATH, or a path ending in .db, .sqlite or .sqlite3")
+			}
+			c.DatabaseURL = v
+			return nil
+		}},
 	{Name: "DATA_DIR", Default: "`data`", Doc: "folder for the SQLite file and the generated development secret",
 		set: func(c *Config, v string) error { c.DataDir = v; return nil }},
 	{Name: "JWT_SECRET", Default: "generated in development",
@@ -94,6 +116,9 @@ var Settings = []Setting{
 		set: func(c *Config, v string) error { c.JWTSecret, c.JWTSecretSource = []byte(v), "env"; return nil }},
 	{Name: "JWT_ISSUER", Default: "`ironclad`", Doc: "`iss` claim, checked on every token",
 		set: func(c *Config, v string) error { c.JWTIssuer = v; return nil }},
+	{Name: "JWT_LEEWAY", Default: "`5s`",
+		Doc: "clock skew tolerated on access-token times (`exp`, `nbf`, `iat`), `0s` to `60s`; a token is refused at most this long after `expiresIn`",
+		set: duration(func(c *Config) *time.Duration { return &c.JWTLeeway }, 0, auth.MaxLeeway)},
 	{Name: "ACCESS_TOKEN_TTL", Default: "`5m`", Doc: "access-token lifetime",
 		set: duration(func(c *Config) *time.Duration { return &c.AccessTTL }, time.Second, 24*time.Hour)},
 	{Name: "REFRESH_TOKEN_TTL", Default: "`168h` (7 days)", Doc: "idle lifetime of a refresh token",
@@ -105,17 +130,30 @@ var Settings = []Setting{
 		unset: func(c *Config) { c.Playground = !c.Production }},
 	{Name: "PURGE_INTERVAL", Default: "`1h`", Doc: "how often each replica deletes expired tokens (`0` turns the sweep off)",
 		set: duration(func(c *Config) *time.Duration { return &c.PurgeInterval }, 0, 7*24*time.Hour)},
+	{Name: "REQUEST_TIMEOUT", Default: "`10s`", Doc: "the most one request may take; past it the request answers `SERVICE_UNAVAILABLE` with `retryAfter` (HTTP 503 under `application/graphql-response+json`). `1s` to `60s`",
+		set: duration(func(c *Config) *time.Duration { return &c.RequestTimeout }, time.Second, time.Minute)},
+	{Name: "DB_STATEMENT_TIMEOUT", Default: "`5s`", Doc: "the most one database statement may take (Postgres `statement_timeout` on every connection; SQLite's busy timeout), `100ms` to `60s`; a statement past it answers `SERVICE_UNAVAILABLE`",
+		set: duration(func(c *Config) *time.Duration { return &c.StatementTimeout }, 100*time.Millisecond, time.Minute)},
+	{Name: "SHUTDOWN_DRAIN", Default: "`5s`", Doc: "on SIGTERM, `/readyz` answers 503 at once and the server keeps serving this long (so a load balancer stops sending), answering with `Connection: close`, then shuts down gracefully. `0s` to `60s`",
+		set: duration(func(c *Config) *time.Duration { return &c.ShutdownDrain }, 0, time.Minute)},
 	{Name: "HASH_CONCURRENCY", Default: "number of CPUs", Doc: "password hashes computed at once; excess logins wait up to 2 s, then get `TOO_MANY_REQUESTS`",
 		set: count(func(c *Config) *int { return &c.HashConcurrency }, 1, 256)},
 	{Name: "LOG_LEVEL", Default: "`info`", Doc: "`debug`, `info`, `warn` or `error`",
-		set: func(c *Config, v string) error { c.LogLevel = v; return nil }},
+		set: func(c *Config, v string) error {
+			switch strings.ToLower(v) {
+			case "debug", "info", "warn", "error":
+				c.LogLevel = strings.ToLower(v)
+				return nil
+			}
+			return fmt.Errorf("%q is not debug, info, warn or error", v)
+		}},
 	{Name: "SIGNUP_ENABLED", Default: "`true`, `false` in production", Doc: "open the `register` mutation to anyone; closed, it answers `FORBIDDEN` and `createuser` is the way in",
 		set:   boolean(func(c *Config) *bool { return &c.SignupEnabled }),
 		unset: func(c *Config) { c.SignupEnabled = !c.Production }},
 	{Name: "PASSWORD_MIN_LENGTH", Default: "`8`", Doc: "shortest password (in characters) accepted by `register` and `createuser`, 8 to 128",
 		set: count(func(c *Config) *int { return &c.MinPasswordLen }, auth.DefaultMinPassLen, 128)},
-	{Name: "REFRESH_REUSE_GRACE", Default: "`0` (off)",
-		Doc: "at most `60s`: the refresh token rotated last, presented again within this long of its rotation, gets the same successor (and a fresh access token) instead of ending the session — two tabs refreshing at once stay logged in. Only the immediately previous token qualifies; older ones, or later, are reuse",
+	{Name: "REFRESH_REUSE_GRACE", Default: "`10s`",
+		Doc: "at most `60s`: the refresh token rotated last, presented again within this long of its rotation, gets the same successor (and a fresh access token) instead of ending the session — a refresh whose response was lost (a replica killed, a client timeout, a proxy reset) or two tabs refreshing at once stay logged in. Only the immediately previous token qualifies; older ones, or later, are reuse. The trade-off: a thief replaying a stolen token inside the window gets the same successor, and is caught as soon as both use it. `0` is the strict mode: every second presentation is reuse",
 		set: duration(func(c *Config) *time.Duration { return &c.ReuseGrace }, 0, time.Minute)},
 	{Name: "TRUSTED_PROXIES", Default: "(none)",
 		Doc: "comma-separated CIDR prefixes or addresses of reverse proxies, e.g. `10.0.0.0/8, 192.0.2.10`. Only when the connection comes from one of them is `X-Forwarded-For` read (right to left, skipping trusted hops) for the client IP; otherwise the peer address is the client",
@@ -169,9 +207,15 @@ var Settings = []Setting{
 // defaults is the Config before any variable is read.
 func defaults() Config {
 	return Config{
+		Env:              "development",
 		Addr:             ":8080",
+		ReuseGrace:       10 * time.Second,
+		RequestTimeout:   10 * time.Second,
+		StatementTimeout: 5 * time.Second,
+		ShutdownDrain:    5 * time.Second,
 		DataDir:          "data",
 		JWTIssuer:        "ironclad",
+		JWTLeeway:        5 * time.Second,
 		LogLevel:         "info",
 		AccessTTL:        5 * time.Minute,
 		RefreshTTL:       7 * 24 * time.Hour,
@@ -215,8 +259,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.GC = defaultGC(c, getenv)
 	if c.Production {
-		if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-			errs = append(errs, errors.New("DATABASE_URL: production needs a postgres:// URL"))
+		if !store.IsPostgresDSN(c.DatabaseURL) {
+			errs = append(errs, errors.New("DATABASE_URL: production needs PostgreSQL (a postgres:// URL or a libpq key=value string)"))
 		}
 		if len(c.JWTSecret) < MinSecretLen {
 			errs = append(errs, fmt.Errorf("JWT_SECRET: production needs a secret of at least %d bytes (for example: openssl rand -base64 48)", MinSecretLen))

@@ -6,8 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
-
+	"github.com/ironclad-auth/ironclad/app/playground"
 	"github.com/ironclad-auth/ironclad/auth"
 	"github.com/ironclad-auth/ironclad/graph"
 )
@@ -25,7 +24,8 @@ func (a *App) Handler() http.Handler {
 		Introspection: a.Config.Playground,
 	})
 	mux := http.NewServeMux()
-	mux.Handle(GraphQLPath, withCORS(a.Config.CORSAllowedOrigins, a.Cookies.Middleware(a.Auth.Middleware(limitBody(gql)))))
+	mux.Handle(GraphQLPath, withTimeout(a.Config.RequestTimeout,
+		withCORS(a.Config.CORSAllowedOrigins, a.Cookies.Middleware(a.Auth.Middleware(limitBody(gql))))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -34,6 +34,13 @@ func (a *App) Handler() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if a.draining.Load() {
+			// Shutting down: the load balancer should stop sending here
+			// while in-flight and late requests are still served.
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "shutting down\n")
+			return
+		}
 		if err := a.Store.Ping(ctx); err != nil {
 			a.Log.WarnContext(ctx, "readiness check failed", "err", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -45,8 +52,31 @@ func (a *App) Handler() http.Handler {
 	if a.Config.Playground {
 		// The playground is same-origin script, so it may send the CSRF
 		// header: refreshToken without an argument then works in cookie mode.
-		mux.Handle("GET /{$}", playground.Handler("Ironclad", GraphQLPath,
-			playground.WithGraphiqlFetcherHeaders(map[string]string{auth.CSRFHeaders[0]: "graphiql"})))
+		pg := playground.Handler(playground.Options{
+			Title:          "Ironclad",
+			Endpoint:       GraphQLPath,
+			FetcherHeaders: map[string]string{auth.CSRFHeaders[0]: "graphiql"},
+			CookieMode:     a.Config.RefreshTokenCookie,
+		})
+		mux.Handle("GET /{$}", pg)
+		mux.Handle("GET "+playground.AssetsPath, pg)
 	}
-	return accessLog(a.Log, securityHeaders(mux))
+	return accessLog(a.Log, a.closeWhenDraining(securityHeaders(mux)))
+}
+
+// Drain marks the server as shutting down: /readyz answers 503 from now on,
+// and every response asks its client to close the connection, so keep-alive
+// connections end one by one after their next response instead of being
+// cut while a request may be on its way.
+func (a *App) Drain() { a.draining.Store(true) }
+
+// closeWhenDraining adds Connection: close to responses once Drain was
+// called; net/http then closes the connection after the response.
+func (a *App) closeWhenDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -2,37 +2,78 @@ package app
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
+
+	"github.com/ironclad-auth/ironclad/models"
 )
 
-// limitBody refuses request bodies over maxBodyBytes with 413, whether or
-// not the client declared a Content-Length.
+// withTimeout bounds the work of one request: its context ends after d, so
+// every database call and hash wait it makes gives up by then, and the
+// request answers SERVICE_UNAVAILABLE instead of holding its connection.
+func withTimeout(d time.Duration, next http.Handler) http.Handler {
+	if d <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// limitBody reads the request body before the GraphQL handler does, and
+// answers a body it cannot take with a typed error (code BAD_REQUEST): over
+// maxBodyBytes (413, whether or not the client declared a Content-Length),
+// too slow for the server's ReadTimeout (408), or broken off (400). gqlgen
+// would answer a read error with its text, which names the connection's
+// socket addresses.
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > maxBodyBytes {
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
-			body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-			if err != nil {
-				http.Error(w, "could not read request body", http.StatusBadRequest)
-				return
-			}
-			if len(body) > maxBodyBytes {
-				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			r.ContentLength = int64(len(body))
+		if r.Body == nil || r.Body == http.NoBody {
 			next.ServeHTTP(w, r)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		if r.ContentLength > maxBodyBytes {
+			bodyError(w, http.StatusRequestEntityTooLarge, "request body too large")
+			return
+		}
+		// Grown as the bytes arrive, not sized by the declared length: a
+		// client that declares 1 MiB and sends nothing costs nothing.
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			bodyError(w, http.StatusRequestTimeout, "request body read timed out")
+			return
+		case err != nil:
+			bodyError(w, http.StatusBadRequest, "could not read request body")
+			return
+		case len(body) > maxBodyBytes:
+			bodyError(w, http.StatusRequestEntityTooLarge, "request body too large")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
+	})
+}
+
+// bodyError answers a request whose body was refused, as a GraphQL error
+// with code BAD_REQUEST, and closes the connection: what is left of the
+// body cannot be told from the next request.
+func bodyError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": string(models.CodeBadRequest)}}},
+		"data":   nil,
 	})
 }
 

@@ -17,14 +17,14 @@ import (
 func parsePprofAddr(v string) (string, error) {
 	host, port, err := net.SplitHostPort(v)
 	if err != nil || port == "" {
-		return "", fmt.Errorf("PPROF_ADDR: %q is not host:port, e.g. 127.0.0.1:6060", v)
+		return "", fmt.Errorf("%q is not host:port, e.g. 127.0.0.1:6060", v)
 	}
 	if host == "localhost" {
 		return v, nil
 	}
 	ip := net.ParseIP(host)
 	if ip == nil || !ip.IsLoopback() {
-		return "", fmt.Errorf("PPROF_ADDR: %q is not a loopback address (127.0.0.1, ::1 or localhost)", host)
+		return "", fmt.Errorf("%q is not a loopback address (127.0.0.1, ::1 or localhost)", host)
 	}
 	return v, nil
 }

@@ -41,3 +41,8 @@ func (s *Service) RunPurger(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
+
+// CountPurgeable counts what Purge would delete now, deleting nothing.
+func (s *Service) CountPurgeable(ctx context.Context) (int64, error) {
+	return s.store.CountPurgeable(ctx, s.opts.Now().UTC(), s.opts.RefreshTTL)
+}

@@ -21,8 +21,10 @@ type Options struct {
 
 // NewHandler returns the GraphQL endpoint: POST (and GET for queries only),
 // the error presenter, panic recovery, a parsed-query cache, automatic
-// persisted queries, the operation limits, and HTTP 401 for authentication
-// failures under application/graphql-response+json (httpstatus.go).
+// persisted queries, the operation limits, the checks on arguments
+// (input.go), introspection or its typed refusal (introspection.go), and
+// HTTP 401 for authentication failures under
+// application/graphql-response+json (httpstatus.go).
 func NewHandler(r *Resolver, opts Options) http.Handler {
 	log := r.Log
 	if log == nil {
@@ -50,11 +52,15 @@ func NewHandler(r *Resolver, opts Options) http.Handler {
 		return next(withLoaders(ctx, r.Store))
 	})
 	srv.SetQueryCache(newQueryCache())
+	srv.SetValidationRulesFn(validationRules)
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(recoverPanic(log))
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.Use(noIntrospection{})
 	}
+	srv.Use(&textArguments{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: newPersistedQueryCache()})
 	srv.Use(newComplexityLimit(opts.ComplexityLimit))
 	srv.Use(oneCredentialField{})

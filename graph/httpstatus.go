@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -16,8 +17,9 @@ import (
 
 // GraphQL over HTTP lets a server answer application/graphql-response+json
 // requests with a non-2xx status when no data could be produced. Ironclad
-// uses it for one case: authentication failed and left data null. The
-// answer is then 401 with WWW-Authenticate, so HTTP-level clients (fetch
+// uses it for two cases. The database could not answer and left data null:
+// 503 with Retry-After. Authentication failed and left data null: 401 with
+// WWW-Authenticate, so HTTP-level clients (fetch
 // wrappers, OkHttp interceptors) can refresh on 401 without reading the
 // body. Plain application/json keeps HTTP 200, as GraphQL clients expect,
 // and partial data is always 2xx.
@@ -31,6 +33,7 @@ type authOutcome struct {
 	mu           sync.Mutex
 	unauthorized bool // data is null because authentication failed
 	invalidToken bool // an access token was sent and refused
+	unavailable  int  // data is null because the database could not answer: the retryAfter, in seconds
 }
 
 type outcomeKey struct{}
@@ -49,7 +52,16 @@ func (authStatus) Validate(graphql.ExecutableSchema) error { return nil }
 func (authStatus) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	resp := next(ctx)
 	o, _ := ctx.Value(outcomeKey{}).(*authOutcome)
-	if o == nil || resp == nil || !authFailed(resp.Data, resp.Errors) {
+	if o == nil || resp == nil {
+		return resp
+	}
+	if retry, ok := unavailable(resp.Data, resp.Errors); ok {
+		o.mu.Lock()
+		o.unavailable = retry
+		o.mu.Unlock()
+		return resp
+	}
+	if !authFailed(resp.Data, resp.Errors) {
 		return resp
 	}
 	v := auth.ViewerFrom(ctx)
@@ -72,6 +84,21 @@ func authFailed(data []byte, errs gqlerror.List) bool {
 		}
 	}
 	return false
+}
+
+// unavailable reports whether a response has no data and a
+// SERVICE_UNAVAILABLE error, and that error's retryAfter.
+func unavailable(data []byte, errs gqlerror.List) (retryAfter int, ok bool) {
+	if len(data) != 0 && string(data) != "null" {
+		return 0, false
+	}
+	for _, e := range errs {
+		if code, _ := e.Extensions["code"].(string); code == string(models.CodeServiceUnavailable) {
+			retry, _ := e.Extensions["retryAfter"].(int)
+			return max(retry, 1), true
+		}
+	}
+	return 0, false
 }
 
 // withAuthStatus answers 401 instead of 200 when the executor reported an
@@ -112,11 +139,15 @@ func (w *statusWriter) status(code int) int {
 	o := w.outcome
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if code != http.StatusOK || !o.unauthorized {
+	if code != http.StatusOK || (!o.unauthorized && o.unavailable == 0) {
 		return code
 	}
 	if mt, _, err := mime.ParseMediaType(w.Header().Get("Content-Type")); err != nil || mt != graphQLResponseJSON {
 		return code
+	}
+	if o.unavailable > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(o.unavailable))
+		return http.StatusServiceUnavailable
 	}
 	// RFC 6750 section 3: error="invalid_token" only when a token was sent;
 	// a request without credentials gets the bare challenge.

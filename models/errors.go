@@ -39,6 +39,10 @@ const (
 	ReasonSessionRequired   = "session_required"   // the field is not for access tokens
 )
 
+// ReasonIntrospectionDisabled is sent with FORBIDDEN for __schema and __type
+// when introspection is off (PLAYGROUND=false, the production default).
+const ReasonIntrospectionDisabled = "introspection_disabled"
+
 // CodeBadRequest is a request the server refuses to act on as sent; with
 // ReasonCSRFHeaderMissing it is a cookie-authenticated operation without the
 // custom header that proves it was not sent by a cross-site form.

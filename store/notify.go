@@ -2,9 +2,14 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"log/slog"
-	"math/rand/v2"
+	mathrand "math/rand/v2"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +20,29 @@ import (
 const (
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 10 * time.Second
+)
+
+// DefaultHeartbeatInterval is how often a Postgres replica sends a heartbeat
+// through its own notification channel. A LISTEN connection can stay open
+// and stop delivering (a frozen backend, a half-open TCP path): a replica
+// that hears no heartbeat for two intervals treats the channel as dropped —
+// it flushes its cache, entries live at most their TTL — and reconnects.
+const DefaultHeartbeatInterval = 2 * time.Second
+
+// heartbeatPrefix starts a heartbeat payload; decodeChange ignores it.
+const heartbeatPrefix = "hb:"
+
+// ErrChannelSilent is the cause of an EventDisconnected when the LISTEN
+// connection stayed open but delivered no heartbeat for two intervals.
+var ErrChannelSilent = errors.New("no heartbeat heard for two intervals")
+
+// Redis publishing is never on a request's path: committed changes queue
+// here and one worker publishes them. A full queue drops the change (other
+// replicas still hear it through Postgres, or drop the entry within the
+// TTL), so a hung Redis costs memory bounded by the queue, never latency.
+const (
+	publishQueueSize = 1024
+	publishTimeout   = 2 * time.Second
 )
 
 // notifier carries identity Changes between replicas: it listens on
@@ -33,18 +61,36 @@ type notifier struct {
 
 	pending   sync.WaitGroup // channels not yet connected once
 	connected chan struct{}  // closed once every channel has connected once
+
+	beat     func(ctx context.Context, payload string) error // sends a heartbeat NOTIFY; nil without Postgres
+	interval time.Duration
+	beatID   string // this notifier's heartbeat payload suffix
+
+	queue     chan Change  // changes waiting to be published on Redis
+	inFlight  atomic.Int64 // changes taken from queue and not yet published
+	published atomic.Int64 // changes published on Redis
+	discarded atomic.Int64 // changes dropped because the queue was full
 }
 
 // startNotifier starts the listeners of a Store: Postgres when pgDSN is not
-// empty, Redis when rdb is not nil.
-func startNotifier(cache *identityCache, log *slog.Logger, pgDSN string, rdb *redis.Client) *notifier {
+// empty (with heartbeats sent by beat every interval), Redis when rdb is not
+// nil (with its publishing worker).
+func startNotifier(cache *identityCache, log *slog.Logger, pgDSN string, rdb *redis.Client, beat func(context.Context, string) error, interval time.Duration) *notifier {
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &notifier{cache: cache, log: log, redis: rdb, cancel: cancel, connected: make(chan struct{})}
+	if interval <= 0 {
+		interval = DefaultHeartbeatInterval
+	}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	n := &notifier{cache: cache, log: log, redis: rdb, cancel: cancel, connected: make(chan struct{}),
+		beat: beat, interval: interval, beatID: hex.EncodeToString(id)}
 	if pgDSN != "" {
 		n.pending.Add(1)
 		n.wg.Go(func() { n.listenPostgres(ctx, pgDSN, sync.OnceFunc(n.pending.Done)) })
 	}
 	if rdb != nil {
+		n.queue = make(chan Change, publishQueueSize)
+		n.wg.Go(func() { n.publishLoop(ctx) })
 		n.pubsub = rdb.Subscribe(ctx, notifyChannel)
 		n.pending.Add(1)
 		n.wg.Go(func() { n.listenRedis(ctx, sync.OnceFunc(n.pending.Done)) })
@@ -66,23 +112,54 @@ func (n *notifier) close() {
 	}
 }
 
-// publish sends committed changes on Redis. Postgres needs nothing here:
-// changed queued its NOTIFY inside the transaction.
+// publish queues committed changes for Redis and returns at once. Postgres
+// needs nothing here: changed queued its NOTIFY inside the transaction.
 func (n *notifier) publish(ctx context.Context, changes []Change) {
-	if n.redis == nil || len(changes) == 0 {
+	if n.queue == nil {
 		return
 	}
-	// The change is committed: publish it even if the request that made it
-	// is gone.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
 	for _, c := range changes {
-		if err := n.redis.Publish(ctx, notifyChannel, c.encode()).Err(); err != nil {
-			// Other replicas drop the entry within their TTL anyway.
-			n.log.WarnContext(ctx, "publish identity change on redis failed", "err", err)
-			return
+		select {
+		case n.queue <- c:
+		default:
+			// Rate of the warning: once per full queue's worth of drops.
+			if n.discarded.Add(1)%publishQueueSize == 1 {
+				n.log.WarnContext(ctx, "redis publish queue full; dropping identity changes (other replicas fall back to the TTL)", "dropped", n.discarded.Load())
+			}
 		}
 	}
+}
+
+// publishLoop publishes queued changes until ctx ends.
+func (n *notifier) publishLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-n.queue:
+			n.inFlight.Add(1)
+			pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+			err := n.redis.Publish(pctx, notifyChannel, c.encode()).Err()
+			cancel()
+			n.inFlight.Add(-1)
+			if err != nil {
+				if ctx.Err() == nil {
+					// Other replicas drop the entry within their TTL anyway.
+					n.log.Warn("publish identity change on redis failed", "err", err)
+				}
+				continue
+			}
+			n.published.Add(1)
+		}
+	}
+}
+
+// pendingPublishes counts changes queued or being published on Redis.
+func (n *notifier) pendingPublishes() int {
+	if n.queue == nil {
+		return 0
+	}
+	return len(n.queue) + int(n.inFlight.Load())
 }
 
 // listenPostgres keeps a LISTEN connection open until ctx ends.
@@ -102,7 +179,7 @@ func (n *notifier) listenPostgres(ctx context.Context, dsn string, first func())
 }
 
 // listenPostgresOnce connects, listens and applies notifications until the
-// connection fails or ctx ends.
+// connection fails, stops delivering heartbeats, or ctx ends.
 func (n *notifier) listenPostgresOnce(ctx context.Context, dsn string, connected func()) error {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -118,14 +195,63 @@ func (n *notifier) listenPostgresOnce(ctx context.Context, dsn string, connected
 	}
 	n.listening(SourcePostgres, conn.PgConn().PID())
 	connected()
+	connCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	heard := make(chan struct{}, 1)
+	if n.beat != nil {
+		go n.watch(connCtx, cancel, heard)
+	}
 	for {
-		msg, err := conn.WaitForNotification(ctx)
+		msg, err := conn.WaitForNotification(connCtx)
 		if err != nil {
+			if cause := context.Cause(connCtx); errors.Is(cause, ErrChannelSilent) {
+				return ErrChannelSilent
+			}
 			return err
+		}
+		if strings.HasPrefix(msg.Payload, heartbeatPrefix) {
+			select {
+			case heard <- struct{}{}:
+			default:
+			}
+			continue
 		}
 		if c, ok := decodeChange(msg.Payload); ok {
 			n.cache.invalidate(c, SourcePostgres)
 		}
+	}
+}
+
+// watch sends a heartbeat every interval through the database pool and
+// ends the connection (cause ErrChannelSilent) when two in a row went unheard.
+func (n *notifier) watch(ctx context.Context, stop context.CancelCauseFunc, heard <-chan struct{}) {
+	t := time.NewTicker(n.interval)
+	defer t.Stop()
+	sent, missed, got := false, 0, false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-heard:
+			got = true
+			continue
+		case <-t.C:
+		}
+		if sent && !got {
+			if missed++; missed >= 2 {
+				stop(ErrChannelSilent)
+				return
+			}
+		} else {
+			missed = 0
+		}
+		got = false
+		bctx, cancel := context.WithTimeout(ctx, n.interval)
+		// A failed send counts as a miss next tick: the database that
+		// carries the channel is not answering either.
+		_ = n.beat(bctx, heartbeatPrefix+n.beatID)
+		cancel()
+		sent = true
 	}
 }
 
@@ -165,6 +291,7 @@ func (n *notifier) listenRedis(ctx context.Context, first func()) {
 // listening flushes the cache once a channel is (re)connected: changes made
 // while it was down were never heard.
 func (n *notifier) listening(source string, pid uint32) {
+	n.log.Info("identity notification channel listening", "source", source)
 	n.cache.flush(source)
 	n.cache.emit(IdentityEvent{Kind: EventListening, Source: source, PID: pid})
 }
@@ -179,7 +306,7 @@ func (n *notifier) dropped(source string, err error) {
 
 // jitter spreads reconnections of many replicas: d ± 25 %.
 func jitter(d time.Duration) time.Duration {
-	return d*3/4 + rand.N(d/2+1)
+	return d*3/4 + mathrand.N(d/2+1)
 }
 
 // sleep waits d or until ctx ends, and reports whether d passed.
@@ -192,4 +319,13 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// PendingPublishes counts identity changes committed by this Store that are
+// queued, or being published, on Redis: never waited for by a request.
+func (s *Store) PendingPublishes() int {
+	if s.notify == nil {
+		return 0
+	}
+	return s.notify.pendingPublishes()
 }

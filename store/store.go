@@ -36,10 +36,14 @@ const (
 // declared in the migrations (SQLite leaves them off by default).
 var sqlitePragmas = []string{
 	"journal_mode(WAL)",
-	"busy_timeout(5000)",
+	"busy_timeout(5000)", // replaced by Options.StatementTimeout
 	"foreign_keys(ON)",
 	"synchronous(NORMAL)",
 }
+
+// DefaultStatementTimeout bounds one statement when Options.StatementTimeout
+// is zero (DB_STATEMENT_TIMEOUT).
+const DefaultStatementTimeout = 5 * time.Second
 
 // Store is the database handle shared by every service. It is safe for
 // concurrent use.
@@ -67,6 +71,15 @@ type Options struct {
 	// Observer, when set, is called on every event of the identity cache
 	// from the start (see SetIdentityObserver).
 	Observer func(IdentityEvent)
+	// StatementTimeout bounds every statement: Postgres' statement_timeout
+	// on each connection, SQLite's busy timeout (how long a writer waits
+	// for the lock). 0 means DefaultStatementTimeout; negative leaves the
+	// databases' own defaults.
+	StatementTimeout time.Duration
+	// HeartbeatInterval is how often a Postgres replica checks that its
+	// LISTEN connection still delivers (notify.go); 0 means
+	// DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
 }
 
 // Open connects to dsn and returns a ready Store; it does not migrate.
@@ -108,12 +121,16 @@ func OpenWith(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		memory    bool
 		peerKey   string
 	)
-	if isPostgres(dsn) {
+	timeout := opts.StatementTimeout
+	if timeout == 0 {
+		timeout = DefaultStatementTimeout
+	}
+	if IsPostgresDSN(dsn) {
 		dialect = DialectPostgres
-		dialector = postgres.New(postgres.Config{DSN: dsn})
+		dialector = postgres.New(postgres.Config{DSN: withStatementTimeout(dsn, timeout)})
 	} else {
 		dialect = DialectSQLite
-		full, mem, err := sqliteDSN(dsn)
+		full, mem, err := sqliteDSN(sqlitePath(dsn), timeout)
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +201,13 @@ func (s *Store) startCache(dsn, peerKey string, opts Options) error {
 		pgDSN = dsn
 	}
 	if pgDSN != "" || rdb != nil {
-		s.notify = startNotifier(s.cache, log.With("component", "store"), pgDSN, rdb)
+		var beat func(context.Context, string) error
+		if pgDSN != "" {
+			beat = func(ctx context.Context, payload string) error {
+				return s.db.WithContext(ctx).Exec("SELECT pg_notify(?, ?)", notifyChannel, payload).Error
+			}
+		}
+		s.notify = startNotifier(s.cache, log.With("component", "store"), pgDSN, rdb, beat, opts.HeartbeatInterval)
 	}
 	return nil
 }
@@ -228,15 +251,10 @@ func configurePool(sqlDB *sql.DB, dialect string, privateMemory bool) {
 	}
 }
 
-// isPostgres reports whether dsn is a Postgres URL.
-func isPostgres(dsn string) bool {
-	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
-}
-
 // sqliteDSN adds the standard pragmas and immediate transactions to an
 // SQLite DSN and creates the parent directory of a plain file path. It
 // reports whether the DSN names a private (per-connection) in-memory database.
-func sqliteDSN(dsn string) (full string, privateMemory bool, err error) {
+func sqliteDSN(dsn string, busy time.Duration) (full string, privateMemory bool, err error) {
 	if dsn == "" {
 		return "", false, fmt.Errorf("store: open sqlite: empty database path")
 	}
@@ -275,6 +293,9 @@ func sqliteDSN(dsn string) (full string, privateMemory bool, err error) {
 	}
 	for _, p := range sqlitePragmas {
 		name, _, _ := strings.Cut(p, "(")
+		if name == "busy_timeout" && busy > 0 {
+			p = fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds())
+		}
 		if !set[name] {
 			q.Add("_pragma", p)
 		}
@@ -308,7 +329,7 @@ func (s *Store) Close() error {
 // Ping reports whether the database is reachable.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.sqlDB.PingContext(ctx); err != nil {
-		return fmt.Errorf("store: ping: %w", err)
+		return unavailable(fmt.Errorf("store: ping: %w", err))
 	}
 	return nil
 }

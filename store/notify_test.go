@@ -1,0 +1,113 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ironclad-auth/ironclad/store"
+	"github.com/ironclad-auth/ironclad/store/storetest"
+)
+
+// TestSilentChannelDetected freezes the backend of a replica's LISTEN
+// connection (SIGSTOP: the connection stays open and delivers nothing). The
+// replica must notice through its heartbeat, flush its cache, say so, and
+// listen again on a new connection.
+func TestSilentChannelDetected(t *testing.T) {
+	dsn, admin := storetest.OpenDSN(t, store.DialectPostgres)
+	ctx := context.Background()
+	events := make(chan store.IdentityEvent, 100)
+	s, err := store.OpenWith(ctx, dsn, store.Options{HeartbeatInterval: 100 * time.Millisecond, Observer: func(ev store.IdentityEvent) { events <- ev }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	pid := await(t, events, "listening", func(ev store.IdentityEvent) bool { return ev.Kind == store.EventListening }).PID
+	backend, err := os.FindProcess(int(pid))
+	if err == nil {
+		err = backend.Signal(syscall.Signal(0))
+	}
+	if err != nil {
+		// The database server runs on another machine: its backends cannot
+		// be frozen from here.
+		t.Skipf("the LISTEN backend %d is not a process of this machine: %v", pid, err)
+	}
+	u, sess := identityFixture(t, s, "frozen")
+	wantIdentity(t, s, u, sess, t0, true, true)
+
+	if err := backend.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("freeze backend %d: %v", pid, err)
+	}
+	t.Cleanup(func() { _ = backend.Signal(syscall.SIGCONT) })
+	revokeBehindTheCache(t, admin, sess.ID) // this replica could not hear of it now
+
+	ev := await(t, events, "silent channel", func(ev store.IdentityEvent) bool { return ev.Kind == store.EventDisconnected })
+	if !errors.Is(ev.Err, store.ErrChannelSilent) {
+		t.Fatalf("disconnected with %v, want ErrChannelSilent", ev.Err)
+	}
+	// Flushed: the change made while the channel was silent is seen.
+	wantIdentity(t, s, u, sess, t0, false, true)
+
+	again := await(t, events, "listening again", func(ev store.IdentityEvent) bool { return ev.Kind == store.EventListening })
+	if again.PID == pid {
+		t.Fatalf("listening again on the frozen backend %d", pid)
+	}
+	// The new connection delivers: a change on another replica reaches s.
+	_ = backend.Signal(syscall.SIGCONT)
+	u2, sess2 := identityFixture(t, s, "thawed")
+	wantIdentity(t, s, u2, sess2, t0, true, true)
+	if _, err := admin.RevokeSession(ctx, sess2.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	await(t, events, "invalidation after the heartbeat returned", func(ev store.IdentityEvent) bool {
+		return ev.Kind == store.EventInvalidated && ev.Source == store.SourcePostgres && ev.Change.SessionID == sess2.ID
+	})
+	wantIdentity(t, s, u2, sess2, t0, false, true)
+}
+
+// TestRedisPublishNeverBlocks points a store at a Redis that accepts
+// connections and never answers. Writes that change identities must return
+// at once: the publish waits in a bounded queue, off the request's path.
+func TestRedisPublishNeverBlocks(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // held open, never read
+		}
+	}()
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind, func(t *testing.T) {
+			dsn, _ := storetest.OpenDSN(t, kind)
+			s, err := store.OpenWith(context.Background(), dsn, store.Options{RedisURL: "redis://" + ln.Addr().String() + "/0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			u := mustUser(t, s, "hung")
+			const writes = 3
+			for i := range writes {
+				sess, _, _ := mustSession(t, s, u, t0.Add(threeDays))
+				if _, err := s.RevokeSession(context.Background(), sess.ID, t0); err != nil {
+					t.Fatalf("RevokeSession #%d error = %v", i, err)
+				}
+			}
+			// Every revocation returned while its publish is still waiting
+			// on the hung Redis (the first may be in flight, the rest queued).
+			if n := s.PendingPublishes(); n < writes-1 {
+				t.Fatalf("PendingPublishes() = %d after %d writes against a hung Redis, want at least %d still pending", n, writes, writes-1)
+			}
+		})
+	}
+}

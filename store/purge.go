@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// purgeBatch bounds each DELETE so a large backlog never holds locks long.
+const purgeBatch = 1000
+
+// Purge deletes what can no longer be used, as of now: refresh tokens that
+// expired, were used or were revoked more than keep ago, and sessions that
+// expired or were revoked more than keep ago, with their tokens. Keeping
+// used tokens for keep lets a replayed token be recognised as reuse; keep at
+// least the refresh-token lifetime to detect reuse for as long as a token
+// could otherwise have been valid. Successors kept by RotateKeeping whose
+// window closed are cleared first. It returns the number of rows deleted.
+//
+// It runs plain conditional DELETEs of at most purgeBatch rows each, so it is
+// idempotent and safe to run concurrently from several replicas (one run
+// may stop early when another deleted part of its batch; the next sweep
+// finishes the work).
+func (s *Store) Purge(ctx context.Context, now time.Time, keep time.Duration) (int64, error) {
+	cutoff := utc(now.Add(-keep))
+	// Each statement deletes by primary key from a bounded subquery: both
+	// databases support this form (SQLite lacks DELETE ... LIMIT by default).
+	steps := []struct {
+		op, sql string
+		args    []any
+	}{
+		{
+			"purge refresh tokens",
+			"DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens " +
+				"WHERE expires_at < ? OR used_at < ? OR revoked_at < ? LIMIT ?)",
+			[]any{cutoff, cutoff, cutoff, purgeBatch},
+		},
+		{
+			"purge tokens of ended sessions",
+			"DELETE FROM refresh_tokens WHERE id IN (SELECT refresh_tokens.id FROM refresh_tokens " +
+				"JOIN sessions ON sessions.id = refresh_tokens.session_id " +
+				"WHERE sessions.expires_at < ? OR sessions.revoked_at < ? LIMIT ?)",
+			[]any{cutoff, cutoff, purgeBatch},
+		},
+		{
+			"purge sessions",
+			"DELETE FROM sessions WHERE id IN (SELECT id FROM sessions " +
+				"WHERE expires_at < ? OR revoked_at < ? LIMIT ?)",
+			[]any{cutoff, cutoff, purgeBatch},
+		},
+	}
+
+	// Successors kept for the reuse grace window go first: they must not
+	// outlive the window (not counted: nothing is deleted).
+	if _, err := s.forgetExpiredSuccessors(ctx, now); err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, st := range steps {
+		for {
+			// Each batch is its own statement and transaction.
+			res := s.db.WithContext(ctx).Exec(st.sql, st.args...)
+			if res.Error != nil {
+				return total, wrap(st.op, res.Error)
+			}
+			total += res.RowsAffected
+			if res.RowsAffected < purgeBatch {
+				break
+			}
+			if err := ctx.Err(); err != nil {
+				return total, fmt.Errorf("store: %s: %w", st.op, err)
+			}
+		}
+	}
+	return total, nil
+}
+
+// CountPurgeable counts the rows Purge(ctx, now, keep) would delete, and
+// deletes nothing: `ironclad purge --dry-run`.
+func (s *Store) CountPurgeable(ctx context.Context, now time.Time, keep time.Duration) (int64, error) {
+	cutoff := utc(now.Add(-keep))
+	var tokens, sessions int64
+	err := s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM refresh_tokens LEFT JOIN sessions ON sessions.id = refresh_tokens.session_id "+
+		"WHERE refresh_tokens.expires_at < ? OR refresh_tokens.used_at < ? OR refresh_tokens.revoked_at < ? "+
+		"OR sessions.expires_at < ? OR sessions.revoked_at < ?", cutoff, cutoff, cutoff, cutoff, cutoff).Scan(&tokens).Error
+	if err != nil {
+		return 0, wrap("count purgeable refresh tokens", err)
+	}
+	err = s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM sessions WHERE expires_at < ? OR revoked_at < ?", cutoff, cutoff).Scan(&sessions).Error
+	if err != nil {
+		return 0, wrap("count purgeable sessions", err)
+	}
+	return tokens + sessions, nil
+}
