@@ -23,33 +23,6 @@ const (
 	cookieChangePasswordMutation = `mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) { ` + apptest.PayloadFields + ` } }`
 )
 
-// cookieWantRefresh fails unless r sets a live refresh cookie with every
-// protective attribute, and returns it.
-func cookieWantRefresh(t *testing.T, r apptest.Response, secure bool) *http.Cookie {
-	t.Helper()
-	c := r.Cookie(auth.RefreshCookieName)
-	if c == nil || c.Value == "" {
-		t.Fatalf("no refresh cookie set; Set-Cookie %q", r.Header.Values("Set-Cookie"))
-	}
-	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/query" || c.Secure != secure {
-		t.Fatalf("cookie %q: HttpOnly=%v SameSite=%v Path=%q Secure=%v; want HttpOnly, Strict, /query, Secure=%v",
-			c.Name, c.HttpOnly, c.SameSite, c.Path, c.Secure, secure)
-	}
-	if c.MaxAge != int((7 * 24 * time.Hour).Seconds()) {
-		t.Fatalf("cookie Max-Age = %d, want the refresh-token lifetime", c.MaxAge)
-	}
-	return c
-}
-
-// cookieWantCleared fails unless r deletes the refresh cookie.
-func cookieWantCleared(t *testing.T, r apptest.Response) {
-	t.Helper()
-	c := r.Cookie(auth.RefreshCookieName)
-	if c == nil || c.Value != "" || c.MaxAge >= 0 || c.Path != "/query" {
-		t.Fatalf("refresh cookie not cleared; Set-Cookie %q", r.Header.Values("Set-Cookie"))
-	}
-}
-
 func TestCookieMode(t *testing.T) {
 	apptest.ForEach(t, func(t *testing.T, e *apptest.Env) {
 		e.CreateUser("cleo", apptest.Password, models.RoleUser)
@@ -65,7 +38,7 @@ func TestCookieMode(t *testing.T) {
 			if !strings.Contains(r.Body, `"refreshToken":null`) {
 				t.Fatalf("refreshToken is not null in the body: %s", r.Body)
 			}
-			return cookieWantRefresh(t, r, true)
+			return e.WantRefreshCookie(t, r, true)
 		}
 
 		t.Run("login sets the cookie and leaves the token out of the body", func(t *testing.T) {
@@ -81,7 +54,7 @@ func TestCookieMode(t *testing.T) {
 				if p.RefreshToken != "" || p.User == nil || p.User.Username != "cleo" {
 					t.Fatalf("refresh body = %s; want null refreshToken for cleo", r.Body)
 				}
-				next := cookieWantRefresh(t, r, true)
+				next := e.WantRefreshCookie(t, r, true)
 				if next.Value == c.Value {
 					t.Fatal("refresh did not rotate the cookie")
 				}
@@ -116,7 +89,7 @@ func TestCookieMode(t *testing.T) {
 			if p := r.Payload(t, "refreshToken"); p.RefreshToken != "" {
 				t.Fatalf("cookie mode returned a refresh token in the body")
 			}
-			cookieWantRefresh(t, r, true)
+			e.WantRefreshCookie(t, r, true)
 		})
 
 		t.Run("a reused cookie ends the session and is cleared", func(t *testing.T) {
@@ -127,7 +100,7 @@ func TestCookieMode(t *testing.T) {
 			e.Clock.Advance(e.App.Config.ReuseGrace + time.Second)
 			r := e.Send(apptest.Request{Query: cookieRefreshMutation, Header: apptest.CSRF, Cookies: []*http.Cookie{c}})
 			apptest.WantError(t, r, "UNAUTHENTICATED", "refresh_token_reused")
-			cookieWantCleared(t, r)
+			apptest.WantCookieCleared(t, r)
 		})
 	}, apptest.CookieMode)
 }
@@ -137,7 +110,7 @@ func TestCookieModeInsecureForLocalhost(t *testing.T) {
 		e.CreateUser("dev", apptest.Password, models.RoleUser)
 		r := e.Send(apptest.Request{Query: apptest.LoginMutation, Vars: map[string]any{"u": "dev", "p": apptest.Password}})
 		apptest.MustOK(t, r)
-		cookieWantRefresh(t, r, false)
+		e.WantRefreshCookie(t, r, false)
 	}, apptest.CookieMode, func(c *app.Config) { c.CookieSecure = false })
 }
 
@@ -193,7 +166,7 @@ func TestCookieModeSessions(t *testing.T) {
 			t.Helper()
 			r := e.Send(apptest.Request{Query: apptest.LoginMutation, Vars: map[string]any{"u": "ada", "p": apptest.Password}})
 			apptest.MustOK(t, r)
-			return r.Payload(t, "login").AccessToken, cookieWantRefresh(t, r, true)
+			return r.Payload(t, "login").AccessToken, e.WantRefreshCookie(t, r, true)
 		}
 
 		t.Run("logout without argument ends the cookie's session and clears it", func(t *testing.T) {
@@ -202,7 +175,7 @@ func TestCookieModeSessions(t *testing.T) {
 			if !apptest.Decode[bool](t, r, "logout") {
 				t.Fatalf("logout = %s", r.Data["logout"])
 			}
-			cookieWantCleared(t, r)
+			apptest.WantCookieCleared(t, r)
 			apptest.WantError(t, e.Do(apptest.Bearer(access), apptest.MeQuery, nil), "UNAUTHENTICATED", "session_revoked")
 			r = e.Send(apptest.Request{Query: cookieRefreshMutation, Header: apptest.CSRF, Cookies: []*http.Cookie{c}})
 			apptest.WantError(t, r, "UNAUTHENTICATED", "refresh_token_invalid")
@@ -231,7 +204,7 @@ func TestCookieModeSessions(t *testing.T) {
 			access, _ := login(t)
 			r := e.Send(apptest.Request{Query: cookieLogoutAllMutation, Authz: apptest.Bearer(access)})
 			apptest.MustOK(t, r)
-			cookieWantCleared(t, r)
+			apptest.WantCookieCleared(t, r)
 		})
 
 		t.Run("register puts the refresh token in the cookie", func(t *testing.T) {
@@ -240,7 +213,7 @@ func TestCookieModeSessions(t *testing.T) {
 			if p := r.Payload(t, "register"); p.RefreshToken != "" || p.AccessToken == "" {
 				t.Fatalf("register body: refreshToken %q; want null", p.RefreshToken)
 			}
-			c := cookieWantRefresh(t, r, true)
+			c := e.WantRefreshCookie(t, r, true)
 			apptest.MustOK(t, e.Send(apptest.Request{Query: cookieRefreshMutation, Header: apptest.CSRF, Cookies: []*http.Cookie{c}}))
 		})
 
@@ -252,7 +225,7 @@ func TestCookieModeSessions(t *testing.T) {
 			if p := r.Payload(t, "changePassword"); p.RefreshToken != "" || p.AccessToken == "" {
 				t.Fatalf("changePassword body: refreshToken %q; want null", p.RefreshToken)
 			}
-			c := cookieWantRefresh(t, r, true)
+			c := e.WantRefreshCookie(t, r, true)
 			if c.Value == old.Value {
 				t.Fatal("changePassword kept the old refresh token")
 			}

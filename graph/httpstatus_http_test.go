@@ -86,7 +86,7 @@ func TestGraphQLOverHTTPStatusInCookieMode(t *testing.T) {
 	apptest.ForEach(t, func(t *testing.T, e *apptest.Env) {
 		e.CreateUser("hal", apptest.Password, models.RoleUser)
 		r := e.Send(apptest.Request{Query: apptest.LoginMutation, Vars: map[string]any{"u": "hal", "p": apptest.Password}})
-		c := wantRefreshCookie(t, r, true)
+		c := e.WantRefreshCookie(t, r, true)
 		apptest.MustOK(t, e.Send(apptest.Request{Query: cookieRefreshMutation, Header: apptest.CSRF, Cookies: []*http.Cookie{c}}))
 
 		r = e.Send(apptest.Request{Query: cookieRefreshMutation, Header: map[string]string{"X-Requested-With": "fetch", "Accept": acceptGraphQLResponse},
@@ -94,7 +94,7 @@ func TestGraphQLOverHTTPStatusInCookieMode(t *testing.T) {
 		if r.Status != http.StatusUnauthorized {
 			t.Fatalf("reused cookie with graphql-response+json: status %d, want 401: %s", r.Status, r.Body)
 		}
-		wantCleared(t, r)
+		apptest.WantCookieCleared(t, r)
 	}, apptest.CookieMode, noReuseGrace)
 }
 
@@ -104,30 +104,3 @@ func noReuseGrace(c *app.Config) { c.ReuseGrace = 0 }
 
 // cookieRefreshMutation refreshes with the refresh cookie, in cookie mode.
 const cookieRefreshMutation = `mutation { refreshToken { ` + apptest.PayloadFields + ` } }`
-
-// wantRefreshCookie fails unless r sets a live refresh cookie with every
-// protective attribute, and returns it.
-func wantRefreshCookie(t *testing.T, r apptest.Response, secure bool) *http.Cookie {
-	t.Helper()
-	c := r.Cookie(auth.RefreshCookieName)
-	if c == nil || c.Value == "" {
-		t.Fatalf("no refresh cookie set; Set-Cookie %q", r.Header.Values("Set-Cookie"))
-	}
-	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != app.GraphQLPath || c.Secure != secure {
-		t.Fatalf("cookie %q: HttpOnly=%v SameSite=%v Path=%q Secure=%v; want HttpOnly, Strict, %s, Secure=%v",
-			c.Name, c.HttpOnly, c.SameSite, c.Path, c.Secure, app.GraphQLPath, secure)
-	}
-	if c.MaxAge != int((7 * 24 * time.Hour).Seconds()) {
-		t.Fatalf("cookie Max-Age = %d, want the refresh-token lifetime", c.MaxAge)
-	}
-	return c
-}
-
-// wantCleared fails unless r deletes the refresh cookie.
-func wantCleared(t *testing.T, r apptest.Response) {
-	t.Helper()
-	c := r.Cookie(auth.RefreshCookieName)
-	if c == nil || c.Value != "" || c.MaxAge >= 0 || c.Path != app.GraphQLPath {
-		t.Fatalf("refresh cookie not cleared; Set-Cookie %q", r.Header.Values("Set-Cookie"))
-	}
-}
