@@ -19,7 +19,7 @@ import (
 func TestRunServesAndShutsDown(t *testing.T) {
 	// Exercise run() on a real port with an SQLite file, so the command path
 	// (config, migrations, listener, graceful shutdown) is covered end to end.
-	env := map[string]string{"JWT_SECRET": apptest.Secret, "DATA_DIR": t.TempDir(), "ADDR": "127.0.0.1:0"}
+	env := map[string]string{"JWT_SECRET": apptest.Secret, "DATA_DIR": t.TempDir(), "ADDR": "127.0.0.1:0", "SHUTDOWN_DRAIN": "0s"}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)

@@ -119,13 +119,11 @@ func TestParallelRefreshOneWinner(t *testing.T) {
 }
 
 func TestExpiredAccessTokenThenRefresh(t *testing.T) {
-	// tokenLeeway is the clock skew app tolerates on access-token times.
-	const tokenLeeway = 30 * time.Second
 	apptest.ForEach(t, func(t *testing.T, e *apptest.Env) {
 		e.CreateUser("dave", apptest.Password, models.RoleUser)
 		p := e.Login("dave", apptest.Password)
 
-		e.Clock.Advance(5*time.Minute + tokenLeeway + time.Second)
+		e.Clock.Advance(5*time.Minute + e.App.Config.JWTLeeway + time.Second)
 		apptest.WantError(t, e.Do(apptest.Bearer(p.AccessToken), apptest.MeQuery, nil), "UNAUTHENTICATED", "token_expired")
 
 		// The client still sends its stale header while refreshing.
