@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
@@ -20,7 +21,7 @@ func encodeCursor(u *models.User) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
-// decodeCursor parses a cursor made by encodeCursor.
+// decodeCursor parses a cursor made by encodeCursor, and nothing else.
 func decodeCursor(c string) (*store.UserCursor, error) {
 	if len(c) > 200 {
 		return nil, errBadCursor
@@ -33,9 +34,21 @@ func decodeCursor(c string) (*store.UserCursor, error) {
 	if len(parts) != 3 || parts[0] != cursorVersion || parts[2] == "" {
 		return nil, errBadCursor
 	}
+	// The id goes into the store's query as text, where Postgres answers
+	// NUL or invalid UTF-8 with an error instead of an empty page.
+	id := parts[2]
+	if !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0 {
+		return nil, errBadCursor
+	}
 	at, err := time.Parse(time.RFC3339Nano, parts[1])
 	if err != nil {
 		return nil, errBadCursor
 	}
-	return &store.UserCursor{CreatedAt: at, ID: parts[2]}, nil
+	// Only the exact text encodeCursor writes: another offset, more digits
+	// than nanoseconds, a year beyond 9999 in UTC or loose base64 would name
+	// a position no page of users ever returned.
+	if encodeCursor(&models.User{CreatedAt: at, ID: id}) != c {
+		return nil, errBadCursor
+	}
+	return &store.UserCursor{CreatedAt: at, ID: id}, nil
 }
