@@ -388,6 +388,11 @@ func runKillScenario(t *testing.T, extraEnv ...string) killScenario {
 		"DATA_DIR=" + t.TempDir(),
 		"PLAYGROUND=false",
 		"SHUTDOWN_DRAIN=0s",
+		// A replica restarting under 32 writing chains may wait its turn
+		// for SQLite's write lock at startup longer than the default 5s;
+		// this test is about sessions, not about that bound.
+		"DB_STATEMENT_TIMEOUT=30s",
+		"REQUEST_TIMEOUT=30s",
 	}, extraEnv...)
 	res := killScenario{kind: kind}
 

@@ -77,6 +77,11 @@ func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
 }
 
 // serve runs the HTTP server until ctx ends, then drains in-flight requests.
+// keyReloadInterval is how often a replica rereads the signing keys even
+// without a notice: the longest a lost revocation notice leaves a revoked
+// key verifying.
+const keyReloadInterval = 30 * time.Second
+
 func serve(ctx context.Context, cfg app.Config, log *slog.Logger, stdout io.Writer) error {
 	defer cfg.GC.Apply()()
 	a, err := app.Open(ctx, cfg, log)
@@ -86,6 +91,10 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger, stdout io.Writ
 	defer a.Close()
 
 	go a.Auth.RunPurger(ctx, cfg.PurgeInterval)
+	if a.Keys != nil {
+		// The fallback for a lost rotation or revocation notice.
+		go a.Keys.Run(ctx, keyReloadInterval)
+	}
 	if cfg.PprofAddr != "" {
 		if err := app.ServePprof(ctx, cfg.PprofAddr, log); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +26,11 @@ type App struct {
 	Store   *store.Store
 	Auth    *auth.Service
 	Cookies *auth.Cookies
-	redis   *redis.Client // nil without REDIS_URL
+	// Tokens issues and verifies access tokens; Keys is its database key
+	// ring, nil in HS256 mode or with JWT_PRIVATE_KEY_FILE.
+	Tokens *auth.Tokens
+	Keys   *auth.KeyRing
+	redis  *redis.Client // nil without REDIS_URL
 	// draining is set by Drain when the process is shutting down.
 	draining atomic.Bool
 }
@@ -95,9 +100,14 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		Issuer:    cfg.JWTIssuer,
 		AccessTTL: cfg.AccessTTL,
 		Leeway:    cfg.JWTLeeway,
+		Audience:  cfg.JWTAudience,
 	}, now)
 	if err != nil {
 		return nil, fmt.Errorf("JWT_SECRET: %w", err)
+	}
+	keys, err := openKeys(cfg, st, tokens)
+	if err != nil {
+		return nil, err
 	}
 	hasher := auth.NewHasher(cfg.HashParams, cfg.HashConcurrency, 2*time.Second)
 	var rdb *redis.Client
@@ -138,5 +148,39 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		Limiter:        limiter,
 	}, log)
 	cookies := auth.NewCookies(auth.CookieConfig{Enabled: cfg.RefreshTokenCookie, Secure: cfg.CookieSecure, Path: GraphQLPath})
-	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies}, nil
+	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys}, nil
+}
+
+// openKeys installs the signing keys JWT_ALG and JWT_PRIVATE_KEY_FILE ask
+// for into tokens: a PEM file, the database key ring (made on first start),
+// or, for HS256, nothing beyond JWT_SECRET.
+func openKeys(cfg Config, st *store.Store, tokens *auth.Tokens) (*auth.KeyRing, error) {
+	if cfg.JWTPrivateKeyFile != "" {
+		if cfg.JWTAlg == auth.AlgHS256 {
+			return nil, errors.New("JWT_PRIVATE_KEY_FILE: JWT_ALG is HS256, which signs with JWT_SECRET; set JWT_ALG to the key's algorithm")
+		}
+		b, err := os.ReadFile(cfg.JWTPrivateKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("JWT_PRIVATE_KEY_FILE: %w", err)
+		}
+		alg, err := auth.UsePrivateKeyPEM(tokens, b)
+		if err != nil {
+			return nil, fmt.Errorf("JWT_PRIVATE_KEY_FILE: %w", err)
+		}
+		if alg != cfg.JWTAlg {
+			return nil, fmt.Errorf("JWT_PRIVATE_KEY_FILE: the key is for %s, but JWT_ALG is %s", alg, cfg.JWTAlg)
+		}
+		return nil, nil
+	}
+	if !auth.Asymmetric(cfg.JWTAlg) {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ring, err := auth.OpenKeyRing(ctx, st, tokens, cfg.JWTSecret, cfg.JWTAlg)
+	if err != nil {
+		return nil, fmt.Errorf("JWT_ALG %s: %w", cfg.JWTAlg, err)
+	}
+	ring.AutoRotate(cfg.JWTAlg, cfg.JWTKeyRotateEvery, cfg.JWTKeyPublishDelay)
+	return ring, nil
 }

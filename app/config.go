@@ -34,22 +34,32 @@ type Config struct {
 	JWTSecretSource string // "env", "file" or "generated"; never the secret
 	JWTIssuer       string
 	JWTLeeway       time.Duration // JWT_LEEWAY
-	AccessTTL       time.Duration
-	RefreshTTL      time.Duration
-	SessionMaxAge   time.Duration
-	Playground      bool
-	PurgeInterval   time.Duration
-	HashConcurrency int
-	HashParams      auth.Params // argon2id cost; tests lower it
-	LogLevel        string
-	SignupEnabled   bool           // the register mutation is open
-	MinPasswordLen  int            // shortest new password, in characters
-	ReuseGrace      time.Duration  // REFRESH_REUSE_GRACE
-	TrustedProxies  []netip.Prefix // TRUSTED_PROXIES
-	RedisURL        string         // REDIS_URL; never logged (it may hold a password)
-	RedisPrefix     string         // REDIS_KEY_PREFIX
-	LoginPerUser    auth.Limit     // LOGIN_MAX_FAILURES_PER_USER per LOGIN_FAILURE_WINDOW
-	LoginPerIP      auth.Limit     // LOGIN_MAX_FAILURES_PER_IP per LOGIN_FAILURE_WINDOW
+	JWTAlg          string        // JWT_ALG
+	// JWTPrivateKeyFile, when set, is the PEM key to sign with instead of
+	// the database key ring.
+	JWTPrivateKeyFile string
+	JWTAudience       []string      // JWT_AUDIENCE
+	JWKSMaxAge        time.Duration // JWKS_MAX_AGE
+	// JWTKeyPublishDelay is how long a rotated key is published before it
+	// signs (JWT_KEY_PUBLISH_DELAY).
+	JWTKeyPublishDelay time.Duration
+	JWTKeyRotateEvery  time.Duration // JWT_KEY_ROTATE_EVERY; 0 is off
+	AccessTTL          time.Duration
+	RefreshTTL         time.Duration
+	SessionMaxAge      time.Duration
+	Playground         bool
+	PurgeInterval      time.Duration
+	HashConcurrency    int
+	HashParams         auth.Params // argon2id cost; tests lower it
+	LogLevel           string
+	SignupEnabled      bool           // the register mutation is open
+	MinPasswordLen     int            // shortest new password, in characters
+	ReuseGrace         time.Duration  // REFRESH_REUSE_GRACE
+	TrustedProxies     []netip.Prefix // TRUSTED_PROXIES
+	RedisURL           string         // REDIS_URL; never logged (it may hold a password)
+	RedisPrefix        string         // REDIS_KEY_PREFIX
+	LoginPerUser       auth.Limit     // LOGIN_MAX_FAILURES_PER_USER per LOGIN_FAILURE_WINDOW
+	LoginPerIP         auth.Limit     // LOGIN_MAX_FAILURES_PER_IP per LOGIN_FAILURE_WINDOW
 	// IdentityCacheTTL bounds how long a replica serves a cached user and
 	// session without re-reading them; 0 turns the cache off.
 	IdentityCacheTTL time.Duration
@@ -112,13 +122,64 @@ var Settings = []Setting{
 	{Name: "DATA_DIR", Default: "`data`", Doc: "folder for the SQLite file and the generated development secret",
 		set: func(c *Config, v string) error { c.DataDir = v; return nil }},
 	{Name: "JWT_SECRET", Default: "generated in development",
-		Doc: "HMAC key for access tokens (HS256); at least 32 bytes, e.g. `openssl rand -base64 48`. Without it, development generates one and keeps it in `DATA_DIR/jwt_secret`",
+		Doc: "HMAC key for access tokens with `JWT_ALG=HS256`, and the root the sealing key of the database signing keys is derived from (a replica with another secret refuses to start); at least 32 bytes, e.g. `openssl rand -base64 48`. Without it, development generates one and keeps it in `DATA_DIR/jwt_secret`",
 		set: func(c *Config, v string) error { c.JWTSecret, c.JWTSecretSource = []byte(v), "env"; return nil }},
 	{Name: "JWT_ISSUER", Default: "`ironclad`", Doc: "`iss` claim, checked on every token",
 		set: func(c *Config, v string) error { c.JWTIssuer = v; return nil }},
 	{Name: "JWT_LEEWAY", Default: "`5s`",
 		Doc: "clock skew tolerated on access-token times (`exp`, `nbf`, `iat`), `0s` to `60s`; a token is refused at most this long after `expiresIn`",
 		set: duration(func(c *Config) *time.Duration { return &c.JWTLeeway }, 0, auth.MaxLeeway)},
+	{Name: "JWT_ALG", Default: "`EdDSA`",
+		Doc: "algorithm of access tokens: `EdDSA` (Ed25519), `ES256`, `RS256` or `HS256`. The asymmetric ones sign with a key kept in the database (its private half sealed under a key derived from `JWT_SECRET`, made by the first replica to start) and publish the public keys at `/.well-known/jwks.json`; `HS256` signs with `JWT_SECRET` itself and publishes nothing. After a switch from `HS256`, tokens signed with the secret keep verifying until they expire",
+		set: func(c *Config, v string) error {
+			for _, a := range auth.Algorithms {
+				if v == a {
+					c.JWTAlg = v
+					return nil
+				}
+			}
+			return fmt.Errorf("%q is not EdDSA, ES256, RS256 or HS256", v)
+		}},
+	{Name: "JWT_PRIVATE_KEY_FILE", Default: "(none: keys in the database)",
+		Doc: "a PEM PKCS#8 private key (Ed25519, ECDSA P-256 or RSA of 2048 bits or more) to sign with instead of the database key ring; `JWT_ALG` must name the key's algorithm; the `kid` is derived from the public key, so replicas given the same file agree",
+		set: func(c *Config, v string) error { c.JWTPrivateKeyFile = v; return nil }},
+	{Name: "JWT_AUDIENCE", Default: "(none)",
+		Doc: "comma list of audiences: every access token carries them as `aud`, and verification requires a token to name one of them",
+		set: func(c *Config, v string) error {
+			c.JWTAudience = nil
+			for _, a := range strings.Split(v, ",") {
+				if a = strings.TrimSpace(a); a != "" {
+					c.JWTAudience = append(c.JWTAudience, a)
+				}
+			}
+			if len(c.JWTAudience) == 0 {
+				return errors.New("no audience in the list")
+			}
+			return nil
+		}},
+	{Name: "JWKS_MAX_AGE", Default: "`5m`",
+		Doc: "`Cache-Control: max-age` of `/.well-known/jwks.json`, `0s` to `24h`",
+		set: duration(func(c *Config) *time.Duration { return &c.JWKSMaxAge }, 0, 24*time.Hour)},
+	{Name: "JWT_KEY_PUBLISH_DELAY", Default: "`JWKS_MAX_AGE`",
+		Doc:   "how long `ironclad keys rotate` publishes a new key in the JWKS before it starts signing, so that verifiers caching the key set know it first; `0s` to `24h`",
+		set:   duration(func(c *Config) *time.Duration { return &c.JWTKeyPublishDelay }, 0, 24*time.Hour),
+		unset: func(c *Config) { c.JWTKeyPublishDelay = c.JWKSMaxAge }},
+	{Name: "JWT_KEY_ROTATE_EVERY", Default: "(off)",
+		Doc: "rotate the signing key on a timer, as `ironclad keys rotate` does: every this long, one replica publishes a new key that signs `JWT_KEY_PUBLISH_DELAY` later. `1h` to `8760h`, longer than `JWT_KEY_PUBLISH_DELAY`; `0` is off",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			switch {
+			case err != nil:
+				return fmt.Errorf("%q is not a duration such as 720h", v)
+			case d == 0:
+			case d < time.Hour || d > 8760*time.Hour:
+				return fmt.Errorf("%s is outside 1h..8760h (or 0, off)", d)
+			case d <= c.JWTKeyPublishDelay:
+				return fmt.Errorf("%s is not longer than JWT_KEY_PUBLISH_DELAY (%s)", d, c.JWTKeyPublishDelay)
+			}
+			c.JWTKeyRotateEvery = d
+			return nil
+		}},
 	{Name: "ACCESS_TOKEN_TTL", Default: "`5m`", Doc: "access-token lifetime",
 		set: duration(func(c *Config) *time.Duration { return &c.AccessTTL }, time.Second, 24*time.Hour)},
 	{Name: "REFRESH_TOKEN_TTL", Default: "`168h` (7 days)", Doc: "idle lifetime of a refresh token",
@@ -216,6 +277,8 @@ func defaults() Config {
 		DataDir:          "data",
 		JWTIssuer:        "ironclad",
 		JWTLeeway:        5 * time.Second,
+		JWTAlg:           auth.AlgEdDSA,
+		JWKSMaxAge:       5 * time.Minute,
 		LogLevel:         "info",
 		AccessTTL:        5 * time.Minute,
 		RefreshTTL:       7 * 24 * time.Hour,

@@ -26,6 +26,8 @@ func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(GraphQLPath, withTimeout(a.Config.RequestTimeout,
 		withCORS(a.Config.CORSAllowedOrigins, a.Cookies.Middleware(a.Auth.Middleware(limitBody(gql))))))
+	mux.Handle(JWKSPath, withPublicCORS(a.jwksHandler))
+	mux.Handle(DiscoveryPath, withPublicCORS(a.discoveryHandler))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")

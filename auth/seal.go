@@ -29,8 +29,11 @@ func deriveKey(secret []byte, info string) ([]byte, error) {
 // derived from the JWT secret: a database dump alone does not reveal them.
 type sealer struct{ aead cipher.AEAD }
 
-func newSealer(secret []byte) (*sealer, error) {
-	key, err := deriveKey(secret, sealInfo)
+func newSealer(secret []byte) (*sealer, error) { return newSealerFor(secret, sealInfo) }
+
+// newSealerFor is newSealer with its own key-derivation label.
+func newSealerFor(secret []byte, info string) (*sealer, error) {
+	key, err := deriveKey(secret, info)
 	if err != nil {
 		return nil, fmt.Errorf("sealer: %w", err)
 	}

@@ -113,6 +113,16 @@ func (t *Tokens) verifyCached(token string) (userID, sessionID string, err error
 			v.from = iat
 		}
 	}
+	if end := t.keys.Load().minUntil; !end.IsZero() && end.Before(v.until) {
+		v.until = end // the key's window closes first (keys.go)
+	}
 	t.cache.put(token, v)
 	return v.userID, v.sessionID, nil
+}
+
+// clear forgets every entry: a key stopped verifying.
+func (c *tokenCache) clear() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
 }

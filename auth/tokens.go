@@ -6,8 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -34,7 +38,7 @@ const (
 	DefaultIssuer = "ironclad"
 	// MaxLeeway bounds TokenConfig.Leeway: more skew than this would quietly
 	// extend the life of every stolen access token.
-	MaxLeeway = 30 * time.Second
+	MaxLeeway = 60 * time.Second
 	// MaxAccessTokenLen is the longest token VerifyAccess will parse: far
 	// above a real token, it keeps garbage headers from costing base64 and
 	// JSON work on every request.
@@ -49,22 +53,146 @@ type TokenConfig struct {
 	Algorithm string        // "HS256" (default when empty), "HS384" or "HS512"
 	Issuer    string        // iss, checked on verify; default "ironclad"
 	AccessTTL time.Duration // lifetime of access tokens, > 0
-	Leeway    time.Duration // clock skew allowance, 0..30s
+	Leeway    time.Duration // clock skew allowance, 0..MaxLeeway
 	// CacheSize bounds the cache of verified access tokens (see
 	// token_cache.go): 0 means DefaultTokenCacheSize, negative turns it off.
 	CacheSize int
+	// Audience, when not empty, is the aud of issued tokens; verification
+	// requires a token to name one of them.
+	Audience []string
 }
 
 // AccessClaims are the claims of an access token: iss, sub (user id), iat,
-// nbf, exp, jti, token_type "access", sid.
+// nbf, exp, jti, token_type "access", sid. They decode strictly (see
+// UnmarshalJSON).
 type AccessClaims struct {
 	jwt.RegisteredClaims
 	TokenType string `json:"token_type"`
 	SessionID string `json:"sid"`
 }
 
-// Tokens issues and verifies access tokens. It is immutable after
-// construction and safe for concurrent use.
+// errClaimType is the decoding error of a claim with the wrong JSON type.
+// The parser reports it as a malformed token, so VerifyAccess says
+// ErrInvalidToken.
+var errClaimType = errors.New("claim has the wrong JSON type")
+
+// UnmarshalJSON decodes claims with the types RFC 7519 gives them: exp, nbf
+// and iat JSON numbers; iss, sub, jti, sid and token_type strings; aud a
+// string or an array of strings. jwt.NumericDate alone also takes a numeric
+// string ("1796161772") and jwt.ClaimStrings a null. A claim present with
+// another type, null included, fails the decoding; absent claims stay zero.
+// It runs on every verification the token cache misses, and before the
+// signature is checked, so it must stay cheap on any input.
+func (c *AccessClaims) UnmarshalJSON(b []byte) error {
+	var w struct {
+		Issuer    claimString   `json:"iss"`
+		Subject   claimString   `json:"sub"`
+		Audience  claimAudience `json:"aud"`
+		ExpiresAt claimTime     `json:"exp"`
+		NotBefore claimTime     `json:"nbf"`
+		IssuedAt  claimTime     `json:"iat"`
+		ID        claimString   `json:"jti"`
+		TokenType claimString   `json:"token_type"`
+		SessionID claimString   `json:"sid"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*c = AccessClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    string(w.Issuer),
+			Subject:   string(w.Subject),
+			Audience:  jwt.ClaimStrings(w.Audience),
+			ExpiresAt: w.ExpiresAt.date,
+			NotBefore: w.NotBefore.date,
+			IssuedAt:  w.IssuedAt.date,
+			ID:        string(w.ID),
+		},
+		TokenType: string(w.TokenType),
+		SessionID: string(w.SessionID),
+	}
+	return nil
+}
+
+// claimString is a claim that must be a JSON string. encoding/json hands
+// UnmarshalJSON a syntactically valid value (also for null), so the first
+// byte tells its type.
+type claimString string
+
+func (s *claimString) UnmarshalJSON(b []byte) error {
+	if len(b) < 2 || b[0] != '"' {
+		return errClaimType
+	}
+	// Fast path, the form of every claim Ironclad issues: printable ASCII
+	// without escapes is its own value.
+	if raw := b[1 : len(b)-1]; plainASCII(raw) {
+		*s = claimString(raw)
+		return nil
+	}
+	var v string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*s = claimString(v)
+	return nil
+}
+
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// claimTime is a NumericDate claim that must be a JSON number.
+type claimTime struct{ date *jwt.NumericDate }
+
+func (t *claimTime) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
+		return errClaimType // a string, bool, null, object or array
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return errClaimType // beyond float64
+	}
+	// As jwt.NumericDate decodes it: seconds with a fraction, truncated to
+	// jwt.TimePrecision.
+	sec, frac := math.Modf(f)
+	t.date = jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9)))
+	return nil
+}
+
+// claimAudience is an aud claim: a JSON string or an array of strings.
+type claimAudience []string
+
+func (a *claimAudience) UnmarshalJSON(b []byte) error {
+	switch {
+	case len(b) > 0 && b[0] == '"':
+		var s claimString
+		if err := s.UnmarshalJSON(b); err != nil {
+			return err
+		}
+		*a = claimAudience{string(s)}
+		return nil
+	case len(b) > 0 && b[0] == '[':
+		var ss []claimString // each element strict: no null, number or object
+		if err := json.Unmarshal(b, &ss); err != nil {
+			return err
+		}
+		out := make(claimAudience, len(ss))
+		for i, s := range ss {
+			out[i] = string(s)
+		}
+		*a = out
+		return nil
+	}
+	return errClaimType
+}
+
+// Tokens issues and verifies access tokens. It is safe for concurrent use;
+// only its key ring changes after construction, swapped whole (keys.go).
 type Tokens struct {
 	method jwt.SigningMethod
 	secret []byte
@@ -75,6 +203,10 @@ type Tokens struct {
 	now    func() time.Time
 	parser *jwt.Parser
 	cache  *tokenCache // nil when off
+	// keys is the key ring (keys.go): the HMAC secret alone until a
+	// KeyRing installs asymmetric keys.
+	keys     atomic.Pointer[keySet]
+	audience []string // aud of issued tokens; verification requires one
 }
 
 // NewTokens validates cfg and returns a Tokens. A nil now means time.Now.
@@ -130,15 +262,21 @@ func NewTokens(cfg TokenConfig, now func() time.Time) (*Tokens, error) {
 	}
 	// One parser for the life of the service: building it per request would
 	// allocate the validator and option closures on every call.
-	t.parser = jwt.NewParser(
-		jwt.WithValidMethods([]string{alg}),
+	t.keys.Store(hmacKeySet(method, secret))
+	t.audience = append([]string(nil), cfg.Audience...)
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(validMethods(alg)),
 		jwt.WithIssuer(issuer),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(now),
 		jwt.WithStrictDecoding(), // no malleable base64 (non-zero trailing bits)
-	)
+	}
+	if len(cfg.Audience) > 0 {
+		opts = append(opts, jwt.WithAudience(cfg.Audience...)) // any one of them
+	}
+	t.parser = jwt.NewParser(opts...)
 	return t, nil
 }
 
@@ -159,6 +297,7 @@ func (t *Tokens) IssueAccess(userID, sessionID string) (string, *AccessClaims, e
 	claims := &AccessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    t.issuer,
+			Audience:  t.audience,
 			Subject:   userID,
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now),
@@ -168,7 +307,7 @@ func (t *Tokens) IssueAccess(userID, sessionID string) (string, *AccessClaims, e
 		TokenType: tokenTypeAccess,
 		SessionID: sessionID,
 	}
-	s, err := jwt.NewWithClaims(t.method, claims).SignedString(t.secret)
+	s, err := t.sign(claims)
 	if err != nil {
 		return "", nil, fmt.Errorf("issue access token: %w", err)
 	}
@@ -212,14 +351,11 @@ func (t *Tokens) inspectAccess(token string) (*AccessClaims, error) {
 	return claims, nil
 }
 
-// keyFunc returns the HMAC key. The parser's method allow-list has already
-// run; checking the method again costs a comparison and guards against a
-// future change of parser options.
+// keyFunc returns the key the token's kid names in the current key ring,
+// pinned to that key's algorithm (keySet.key): the header's alg never
+// chooses the key.
 func (t *Tokens) keyFunc(tok *jwt.Token) (any, error) {
-	if tok.Method != t.method {
-		return nil, jwt.ErrTokenSignatureInvalid
-	}
-	return t.key, nil
+	return t.keys.Load().key(tok, t.now())
 }
 
 // onlyExpired reports whether every leaf of err's tree is jwt.ErrTokenExpired

@@ -266,9 +266,9 @@ func TestNewTokensConfig(t *testing.T) {
 	}{
 		{"defaults", TokenConfig{Secret: testSecret, AccessTTL: time.Minute}, false},
 		{"HS384", TokenConfig{Secret: testSecret, Algorithm: "HS384", AccessTTL: time.Minute}, false},
-		{"HS512 with max leeway", TokenConfig{Secret: testSecret, Algorithm: "HS512", AccessTTL: time.Minute, Leeway: 30 * time.Second}, false},
+		{"HS512 with max leeway", TokenConfig{Secret: testSecret, Algorithm: "HS512", AccessTTL: time.Minute, Leeway: MaxLeeway}, false},
 		{"empty secret", TokenConfig{AccessTTL: time.Minute}, true},
-		{"leeway 31s", TokenConfig{Secret: testSecret, AccessTTL: time.Minute, Leeway: 31 * time.Second}, true},
+		{"leeway over max", TokenConfig{Secret: testSecret, AccessTTL: time.Minute, Leeway: MaxLeeway + time.Second}, true},
 		{"negative leeway", TokenConfig{Secret: testSecret, AccessTTL: time.Minute, Leeway: -time.Second}, true},
 		{"alg RS256", TokenConfig{Secret: testSecret, Algorithm: "RS256", AccessTTL: time.Minute}, true},
 		{"alg none", TokenConfig{Secret: testSecret, Algorithm: "none", AccessTTL: time.Minute}, true},

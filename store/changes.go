@@ -53,19 +53,32 @@ import (
 type Change struct {
 	UserID    string // this user changed: every one of their sessions is re-read
 	SessionID string // this session ended or changed
+	// Keys means the signing key ring changed (a rotation or revocation):
+	// every replica reloads it (Store.OnKeysChanged).
+	Keys bool
 }
 
 // notifyChannel is the Postgres NOTIFY channel (and Redis pub/sub channel)
 // carrying Changes between replicas.
 const notifyChannel = "ironclad_identity"
 
-// encode renders c as a notification payload: "<user id>|<session id>".
-func (c Change) encode() string { return c.UserID + "|" + c.SessionID }
+// encode renders c as a notification payload: "<user id>|<session id>",
+// followed by "|keys" for a key ring change. A replica of an older version
+// reads that one as the session id "|keys", which names no session: the
+// extension is harmless to it.
+func (c Change) encode() string {
+	if c.Keys {
+		return c.UserID + "|" + c.SessionID + "|keys"
+	}
+	return c.UserID + "|" + c.SessionID
+}
 
 // decodeChange parses a payload made by encode.
 func decodeChange(payload string) (Change, bool) {
-	u, sid, ok := strings.Cut(payload, "|")
-	return Change{UserID: u, SessionID: sid}, ok && (u != "" || sid != "")
+	u, rest, ok := strings.Cut(payload, "|")
+	sid, flag, _ := strings.Cut(rest, "|")
+	c := Change{UserID: u, SessionID: sid, Keys: flag == "keys"}
+	return c, ok && (u != "" || sid != "" || c.Keys)
 }
 
 // changesKey is the context key under which write collects the Changes of

@@ -66,6 +66,7 @@ type identityCache struct {
 	// the old state back after the change dropped it.
 	gen      uint64
 	observer atomic.Pointer[func(IdentityEvent)]
+	onKeys   atomic.Pointer[func()] // Store.OnKeysChanged
 }
 
 type cachedUser struct {
@@ -134,7 +135,28 @@ func (c *identityCache) invalidate(ch Change, source string) {
 		delete(c.sessions, ch.SessionID)
 	}
 	c.mu.Unlock()
+	if ch.Keys {
+		c.keysChanged()
+	}
 	c.emit(IdentityEvent{Kind: EventInvalidated, Source: source, Change: ch})
+}
+
+// keysChanged runs the key ring's reload hook, off the listener's goroutine
+// (it reads the database).
+func (c *identityCache) keysChanged() {
+	if fn := c.onKeys.Load(); fn != nil {
+		go (*fn)()
+	}
+}
+
+// OnKeysChanged sets fn to run when this Store hears of a signing key
+// change, from this replica or another, or may have missed one (a
+// notification channel reconnected). Without an identity cache it never
+// runs: the key ring's periodic reload is then the only path.
+func (s *Store) OnKeysChanged(fn func()) {
+	if s.cache != nil {
+		s.cache.onKeys.Store(&fn)
+	}
 }
 
 // flush drops every entry.
@@ -144,6 +166,7 @@ func (c *identityCache) flush(source string) {
 	clear(c.users)
 	clear(c.sessions)
 	c.mu.Unlock()
+	c.keysChanged()
 	c.emit(IdentityEvent{Kind: EventFlushed, Source: source})
 }
 

@@ -63,6 +63,11 @@ func (s *Store) migrations() []*gormigrate.Migration {
 			Migrate:  gormigrate.MigrateFunc(s.execDDL(successorPostgres, successorSQLite)),
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropSuccessor, dropSuccessor)),
 		},
+		{
+			ID:       "202612020001_signing_keys",
+			Migrate:  gormigrate.MigrateFunc(s.execDDL(signingKeysPostgres, signingKeysSQLite)),
+			Rollback: gormigrate.RollbackFunc(s.execDDL(dropSigningKeys, dropSigningKeys)),
+		},
 	}
 }
 
