@@ -96,11 +96,12 @@ func StoreOptions(c Config, log *slog.Logger) store.Options {
 // token and session decision.
 func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*App, error) {
 	tokens, err := auth.NewTokens(auth.TokenConfig{
-		Secret:    cfg.JWTSecret,
-		Issuer:    cfg.JWTIssuer,
-		AccessTTL: cfg.AccessTTL,
-		Leeway:    cfg.JWTLeeway,
-		Audience:  cfg.JWTAudience,
+		Secret:        cfg.JWTSecret,
+		Issuer:        cfg.JWTIssuer,
+		AccessTTL:     cfg.AccessTTL,
+		Leeway:        cfg.JWTLeeway,
+		Audience:      cfg.JWTAudience,
+		ClaimsProfile: cfg.JWTClaimsProfile,
 	}, now)
 	if err != nil {
 		return nil, fmt.Errorf("JWT_SECRET: %w", err)

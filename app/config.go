@@ -39,6 +39,7 @@ type Config struct {
 	// the database key ring.
 	JWTPrivateKeyFile string
 	JWTAudience       []string      // JWT_AUDIENCE
+	JWTClaimsProfile  string        // JWT_CLAIMS_PROFILE: "" or auth.ClaimsProfileHasura
 	JWKSMaxAge        time.Duration // JWKS_MAX_AGE
 	// JWTKeyPublishDelay is how long a rotated key is published before it
 	// signs (JWT_KEY_PUBLISH_DELAY).
@@ -155,6 +156,15 @@ var Settings = []Setting{
 			if len(c.JWTAudience) == 0 {
 				return errors.New("no audience in the list")
 			}
+			return nil
+		}},
+	{Name: "JWT_CLAIMS_PROFILE", Default: "(none)",
+		Doc: "`hasura` adds Hasura's claims object to every access token: `https://hasura.io/jwt/claims` with `x-hasura-user-id`, `x-hasura-default-role` and `x-hasura-allowed-roles`: `user`, or for an admin `user` and `admin` with `admin` the default; no email or profile. The role is the user's when the token was issued: a role change reaches Hasura when the access token expires (`ACCESS_TOKEN_TTL`)",
+		set: func(c *Config, v string) error {
+			if v != auth.ClaimsProfileHasura {
+				return fmt.Errorf("%q is not hasura (or empty: none)", v)
+			}
+			c.JWTClaimsProfile = v
 			return nil
 		}},
 	{Name: "JWKS_MAX_AGE", Default: "`5m`",

@@ -69,7 +69,7 @@ func FuzzVerifyAccess(f *testing.F) {
 	for _, p := range fuzzPayloads {
 		f.Add(fuzzSign(f, []byte(p)))
 	}
-	issued, _, err := tk.IssueAccess("user-1", "session-1")
+	issued, _, err := tk.IssueAccess("user-1", "session-1", models.RoleUser)
 	if err != nil {
 		f.Fatal(err)
 	}

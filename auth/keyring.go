@@ -36,6 +36,9 @@ type KeyRing struct {
 	opened   map[string]crypto.Signer // kid → private key, opened once
 	observer func(error)              // SetReloadObserver
 
+	unknownMu   sync.Mutex // reloadForUnknownKID
+	lastUnknown time.Time
+
 	rotateAlg                string // AutoRotate
 	rotateEvery, rotateDelay time.Duration
 }
@@ -74,6 +77,8 @@ func OpenKeyRing(ctx context.Context, st *store.Store, tokens *Tokens, secret []
 	if err := r.Reload(ctx); err != nil {
 		return nil, err
 	}
+	reload := r.reloadForUnknownKID
+	tokens.reloadUnknown.Store(&reload)
 	return r, nil
 }
 
@@ -119,12 +124,14 @@ func (r *KeyRing) newKey(alg string, now time.Time) (store.SigningKey, error) {
 // the next and verify-only keys, and, for one access-token lifetime after
 // the switch from HS256, the HMAC secret. On error the ring in use stays.
 func (r *KeyRing) Reload(ctx context.Context) error {
+	// Read under the lock: two reloads never install their reads out of
+	// order (an older read after a newer one would drop a new key).
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	rows, err := r.st.SigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("key ring: %w", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	ks, err := r.build(rows, r.tokens.now())
 	if err == nil {
 		r.tokens.setKeys(ks)
@@ -133,6 +140,32 @@ func (r *KeyRing) Reload(ctx context.Context) error {
 		r.observer(err)
 	}
 	return err
+}
+
+// minUnknownReload spaces the reloads caused by unknown kids.
+const minUnknownReload = 250 * time.Millisecond
+
+// reloadForUnknownKID rereads the ring for a token naming a kid this
+// replica does not know, at most once per minUnknownReload across all
+// requests (the others wait for that reload and use its result). It reports
+// whether a ring read after the token arrived is installed.
+func (r *KeyRing) reloadForUnknownKID() bool {
+	asked := time.Now()
+	r.unknownMu.Lock()
+	defer r.unknownMu.Unlock()
+	if !r.lastUnknown.Before(asked) {
+		return true // a reload began after this token arrived: its ring will do
+	}
+	// Spaced out, not refused: every token naming an unknown kid is
+	// checked against a ring read after it arrived. Forged kids wait their
+	// turn here (bounded by REQUEST_TIMEOUT); known kids never come here.
+	if wait := minUnknownReload - time.Since(r.lastUnknown); wait > 0 {
+		time.Sleep(wait)
+	}
+	r.lastUnknown = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return r.Reload(ctx) == nil
 }
 
 // SetReloadObserver sets fn to be called after every reload, with its

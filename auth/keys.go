@@ -135,6 +135,11 @@ func hmacKeySet(method jwt.SigningMethod, secret []byte) *keySet {
 	}
 }
 
+// errUnknownKID refuses a token whose kid is not in the ring. It may be a
+// key another replica made a moment ago (keys rotate --activate-now): the
+// verifier reloads the ring once and tries again before refusing.
+var errUnknownKID = fmt.Errorf("%w: unknown kid", jwt.ErrTokenUnverifiable)
+
 // key is the parser's key function over ks: the key the token's kid names,
 // provided the header's alg is that key's algorithm. The header's alg alone
 // never chooses a key, which rules out algorithm confusion (an HS256 token
@@ -153,7 +158,7 @@ func (ks *keySet) key(tok *jwt.Token, now time.Time) (any, error) {
 			return nil, jwt.ErrTokenMalformed
 		}
 		if vk, ok = ks.byKID[s]; !ok {
-			return nil, jwt.ErrTokenUnverifiable
+			return nil, errUnknownKID
 		}
 	}
 	if tok.Method != vk.method {

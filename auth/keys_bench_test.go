@@ -4,6 +4,8 @@ import (
 	"crypto"
 	"testing"
 	"time"
+
+	"github.com/ironclad-auth/ironclad/models"
 )
 
 // benchTokens returns Tokens signing with a fresh key of alg (HS256: the
@@ -36,7 +38,7 @@ func BenchmarkIssueAccessAlg(b *testing.B) {
 			tk := benchTokens(b, alg)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, err := tk.IssueAccess("user", "session"); err != nil {
+				if _, _, err := tk.IssueAccess("user", "session", models.RoleUser); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -48,7 +50,7 @@ func BenchmarkVerifyAccessAlg(b *testing.B) {
 	for _, alg := range Algorithms {
 		b.Run(alg, func(b *testing.B) {
 			tk := benchTokens(b, alg)
-			tok, _, err := tk.IssueAccess("user", "session")
+			tok, _, err := tk.IssueAccess("user", "session", models.RoleUser)
 			if err != nil {
 				b.Fatal(err)
 			}

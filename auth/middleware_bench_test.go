@@ -36,7 +36,7 @@ func BenchmarkMiddleware(b *testing.B) {
 			if err := st.CreateSession(ctx, sess, &models.RefreshToken{TokenHash: hashOpaqueToken("r"), ExpiresAt: now().Add(time.Hour)}); err != nil {
 				b.Fatal(err)
 			}
-			token, _, err := tk.IssueAccess(u.ID, sess.ID)
+			token, _, err := tk.IssueAccess(u.ID, sess.ID, u.Role)
 			if err != nil {
 				b.Fatal(err)
 			}

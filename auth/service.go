@@ -103,7 +103,7 @@ type Grant struct {
 }
 
 func (s *Service) grant(u *models.User, sessionID, refresh string, refreshExp, now time.Time) (*Grant, error) {
-	access, _, err := s.tokens.IssueAccess(u.ID, sessionID)
+	access, _, err := s.tokens.IssueAccess(u.ID, sessionID, u.Role)
 	if err != nil {
 		return nil, fmt.Errorf("issue access token: %w", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ironclad-auth/ironclad/models"
 )
 
 // A cached token is only as good as the clock says: each hit re-checks the
@@ -30,7 +32,7 @@ func TestTokenCacheRechecksTime(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := testEpoch
 			tk := newTestTokens(t, TokenConfig{Leeway: leeway}, &clock)
-			tok, _, err := tk.IssueAccess("user-1", "session-1")
+			tok, _, err := tk.IssueAccess("user-1", "session-1", models.RoleUser)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,7 +99,7 @@ func TestTokenCacheBounded(t *testing.T) {
 	tk := newTestTokens(t, TokenConfig{CacheSize: 3}, &clock)
 	var tokens []string
 	for i := range 20 {
-		tok, _, err := tk.IssueAccess(fmt.Sprintf("user-%d", i), fmt.Sprintf("session-%d", i))
+		tok, _, err := tk.IssueAccess(fmt.Sprintf("user-%d", i), fmt.Sprintf("session-%d", i), models.RoleUser)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +122,7 @@ func TestTokenCacheBounded(t *testing.T) {
 func TestTokenCacheOff(t *testing.T) {
 	clock := testEpoch
 	tk := newTestTokens(t, TokenConfig{CacheSize: -1}, &clock)
-	tok, _, err := tk.IssueAccess("user-1", "session-1")
+	tok, _, err := tk.IssueAccess("user-1", "session-1", models.RoleUser)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,15 +60,50 @@ type TokenConfig struct {
 	// Audience, when not empty, is the aud of issued tokens; verification
 	// requires a token to name one of them.
 	Audience []string
+	// ClaimsProfile adds a consumer's own claims to every access token:
+	// "" (none) or ClaimsProfileHasura.
+	ClaimsProfile string
+}
+
+// ClaimsProfileHasura is the TokenConfig.ClaimsProfile that gives every
+// access token Hasura's namespace claim (HasuraClaimsKey).
+const ClaimsProfileHasura = "hasura"
+
+// HasuraClaimsKey is the claim Hasura reads its session variables from.
+const HasuraClaimsKey = "https://hasura.io/jwt/claims"
+
+// HasuraClaims is Hasura's claims object, in the format Hasura documents:
+// the roles are lower case; an admin may also act as a user. Deliberately
+// small: no email or profile. It reflects the user's role when the token was
+// issued, so a role change reaches Hasura within one access-token lifetime.
+type HasuraClaims struct {
+	AllowedRoles []string `json:"x-hasura-allowed-roles"`
+	DefaultRole  string   `json:"x-hasura-default-role"`
+	UserID       string   `json:"x-hasura-user-id"`
+}
+
+// hasuraClaims returns the Hasura claims of a user with role.
+func hasuraClaims(userID string, role models.Role) (*HasuraClaims, error) {
+	switch role {
+	case models.RoleUser:
+		return &HasuraClaims{AllowedRoles: []string{"user"}, DefaultRole: "user", UserID: userID}, nil
+	case models.RoleAdmin:
+		return &HasuraClaims{AllowedRoles: []string{"user", "admin"}, DefaultRole: "admin", UserID: userID}, nil
+	}
+	// Fail closed: a token must never claim a role Ironclad does not know.
+	return nil, fmt.Errorf("role %q has no Hasura role", role)
 }
 
 // AccessClaims are the claims of an access token: iss, sub (user id), iat,
-// nbf, exp, jti, token_type "access", sid. They decode strictly (see
-// UnmarshalJSON).
+// nbf, exp, jti, token_type "access", sid, and with a claims profile that
+// profile's claims. They decode strictly (see UnmarshalJSON).
 type AccessClaims struct {
 	jwt.RegisteredClaims
 	TokenType string `json:"token_type"`
 	SessionID string `json:"sid"`
+	// Hasura is set on issue with ClaimsProfileHasura. Verification does not
+	// decode it (Ironclad reads the role from the user, never the token).
+	Hasura *HasuraClaims `json:"https://hasura.io/jwt/claims,omitempty"`
 }
 
 // errClaimType is the decoding error of a claim with the wrong JSON type.
@@ -203,10 +238,16 @@ type Tokens struct {
 	now    func() time.Time
 	parser *jwt.Parser
 	cache  *tokenCache // nil when off
+	// profile is TokenConfig.ClaimsProfile.
+	profile string
 	// keys is the key ring (keys.go): the HMAC secret alone until a
 	// KeyRing installs asymmetric keys.
-	keys     atomic.Pointer[keySet]
-	audience []string // aud of issued tokens; verification requires one
+	keys atomic.Pointer[keySet]
+	// reloadUnknown, set by a KeyRing, rereads the ring when a token names
+	// an unknown kid and reports whether it read anything new; bounded in
+	// rate, so forged kids cost at most a few reads a second.
+	reloadUnknown atomic.Pointer[func() bool]
+	audience      []string // aud of issued tokens; verification requires one
 }
 
 // NewTokens validates cfg and returns a Tokens. A nil now means time.Now.
@@ -237,6 +278,11 @@ func NewTokens(cfg TokenConfig, now func() time.Time) (*Tokens, error) {
 	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
 		return nil, fmt.Errorf("token config: leeway %v must be between 0 and %v", cfg.Leeway, MaxLeeway)
 	}
+	switch cfg.ClaimsProfile {
+	case "", ClaimsProfileHasura:
+	default:
+		return nil, fmt.Errorf("token config: unknown claims profile %q (want %q or none)", cfg.ClaimsProfile, ClaimsProfileHasura)
+	}
 	issuer := cfg.Issuer
 	if issuer == "" {
 		issuer = DefaultIssuer
@@ -246,13 +292,14 @@ func NewTokens(cfg TokenConfig, now func() time.Time) (*Tokens, error) {
 	}
 	secret := bytes.Clone(cfg.Secret) // the caller may reuse its slice
 	t := &Tokens{
-		method: method,
-		secret: secret,
-		key:    secret,
-		issuer: issuer,
-		ttl:    cfg.AccessTTL,
-		leeway: cfg.Leeway,
-		now:    now,
+		method:  method,
+		secret:  secret,
+		key:     secret,
+		issuer:  issuer,
+		ttl:     cfg.AccessTTL,
+		leeway:  cfg.Leeway,
+		now:     now,
+		profile: cfg.ClaimsProfile,
 	}
 	switch {
 	case cfg.CacheSize == 0:
@@ -283,11 +330,20 @@ func NewTokens(cfg TokenConfig, now func() time.Time) (*Tokens, error) {
 // AccessTTL returns the lifetime of the access tokens t issues.
 func (t *Tokens) AccessTTL() time.Duration { return t.ttl }
 
-// IssueAccess signs an access token for userID in session sessionID and
-// returns it with its claims.
-func (t *Tokens) IssueAccess(userID, sessionID string) (string, *AccessClaims, error) {
+// IssueAccess signs an access token for userID, whose role is role now, in
+// session sessionID and returns it with its claims. Only a claims profile
+// puts the role in the token (ClaimsProfileHasura): then an unknown role is
+// an error.
+func (t *Tokens) IssueAccess(userID, sessionID string, role models.Role) (string, *AccessClaims, error) {
 	if userID == "" || sessionID == "" {
 		return "", nil, errors.New("issue access token: empty user or session id")
+	}
+	var hasura *HasuraClaims
+	if t.profile == ClaimsProfileHasura {
+		var err error
+		if hasura, err = hasuraClaims(userID, role); err != nil {
+			return "", nil, fmt.Errorf("issue access token: %w", err)
+		}
 	}
 	jti, err := randomString(16) // 128 bits: unique without coordination
 	if err != nil {
@@ -306,6 +362,7 @@ func (t *Tokens) IssueAccess(userID, sessionID string) (string, *AccessClaims, e
 		},
 		TokenType: tokenTypeAccess,
 		SessionID: sessionID,
+		Hasura:    hasura,
 	}
 	s, err := t.sign(claims)
 	if err != nil {
@@ -334,6 +391,12 @@ func (t *Tokens) inspectAccess(token string) (*AccessClaims, error) {
 	}
 	claims := new(AccessClaims)
 	_, err := t.parser.ParseWithClaims(token, claims, t.keyFunc)
+	if errors.Is(err, errUnknownKID) {
+		if reload := t.reloadUnknown.Load(); reload != nil && (*reload)() {
+			claims = new(AccessClaims)
+			_, err = t.parser.ParseWithClaims(token, claims, t.keyFunc)
+		}
+	}
 	if err != nil && !onlyExpired(err) {
 		// Malformed, bad signature, wrong alg, wrong issuer, missing exp,
 		// nbf/iat in the future: all forgery or garbage, whatever else is wrong.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ironclad-auth/ironclad/models"
 )
 
 var (
@@ -67,7 +69,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 		t.Run("alg="+alg, func(t *testing.T) {
 			clock := testEpoch.Add(123 * time.Millisecond) // sub-second part must not leak into claims
 			tk := newTestTokens(t, TokenConfig{Algorithm: alg}, &clock)
-			token, issued, err := tk.IssueAccess("user-42", "session-7")
+			token, issued, err := tk.IssueAccess("user-42", "session-7", models.RoleUser)
 			if err != nil {
 				t.Fatalf("IssueAccess() error = %v", err)
 			}
@@ -120,11 +122,11 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 func TestIssueAccessUniqueJTI(t *testing.T) {
 	clock := testEpoch
 	tk := newTestTokens(t, TokenConfig{}, &clock)
-	_, a, err := tk.IssueAccess("u", "s")
+	_, a, err := tk.IssueAccess("u", "s", models.RoleUser)
 	if err != nil {
 		t.Fatalf("IssueAccess() error = %v", err)
 	}
-	_, b, err := tk.IssueAccess("u", "s")
+	_, b, err := tk.IssueAccess("u", "s", models.RoleUser)
 	if err != nil {
 		t.Fatalf("IssueAccess() error = %v", err)
 	}
@@ -142,7 +144,7 @@ func TestVerifyAccessRejects(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rsa.GenerateKey() error = %v", err)
 	}
-	good, _, err := tk.IssueAccess("user-1", "session-1")
+	good, _, err := tk.IssueAccess("user-1", "session-1", models.RoleUser)
 	if err != nil {
 		t.Fatalf("IssueAccess() error = %v", err)
 	}
@@ -231,7 +233,7 @@ func TestVerifyAccessRejects(t *testing.T) {
 func TestVerifyAccessExpiry(t *testing.T) {
 	clock := testEpoch
 	tk := newTestTokens(t, TokenConfig{AccessTTL: time.Minute, Leeway: 5 * time.Second}, &clock)
-	token, _, err := tk.IssueAccess("user-1", "session-1")
+	token, _, err := tk.IssueAccess("user-1", "session-1", models.RoleUser)
 	if err != nil {
 		t.Fatalf("IssueAccess() error = %v", err)
 	}
@@ -292,7 +294,7 @@ func TestNewTokensCopiesSecret(t *testing.T) {
 	clock := testEpoch
 	secret := []byte("mutable-secret-mutable-secret-xx")
 	tk := newTestTokens(t, TokenConfig{Secret: secret}, &clock)
-	token, _, err := tk.IssueAccess("u", "s")
+	token, _, err := tk.IssueAccess("u", "s", models.RoleUser)
 	if err != nil {
 		t.Fatalf("IssueAccess() error = %v", err)
 	}
@@ -377,7 +379,7 @@ func BenchmarkIssueAccess(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := tk.IssueAccess("7f9c2ba4-e88f-4b1a-9f4e-0c1d2e3f4a5b", "3c2b1a09-8f7e-4d6c-b5a4-938271605f4e"); err != nil {
+		if _, _, err := tk.IssueAccess("7f9c2ba4-e88f-4b1a-9f4e-0c1d2e3f4a5b", "3c2b1a09-8f7e-4d6c-b5a4-938271605f4e", models.RoleUser); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -388,7 +390,7 @@ func BenchmarkVerifyAccess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	token, _, err := tk.IssueAccess("7f9c2ba4-e88f-4b1a-9f4e-0c1d2e3f4a5b", "3c2b1a09-8f7e-4d6c-b5a4-938271605f4e")
+	token, _, err := tk.IssueAccess("7f9c2ba4-e88f-4b1a-9f4e-0c1d2e3f4a5b", "3c2b1a09-8f7e-4d6c-b5a4-938271605f4e", models.RoleUser)
 	if err != nil {
 		b.Fatal(err)
 	}
