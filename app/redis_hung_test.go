@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"net"
 	"testing"
 
 	"github.com/ironclad-auth/ironclad/app"
@@ -12,33 +11,12 @@ import (
 	"github.com/ironclad-auth/ironclad/store/storetest"
 )
 
-// hungRedis is a Redis address that accepts connections and never reads
-// or answers.
-func hungRedis(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	return "redis://" + ln.Addr().String() + "/0"
-}
-
 // TestRedisHungIsNotOnTheCriticalPath: with REDIS_URL pointing at a Redis
 // that never answers, login, refresh, logout and logoutAll all succeed,
 // and their invalidations wait in the publish queue rather than in the
 // requests.
 func TestRedisHungIsNotOnTheCriticalPath(t *testing.T) {
-	url := hungRedis(t)
+	url := storetest.HungRedis(t)
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			dsn, _ := storetest.OpenDSN(t, kind)

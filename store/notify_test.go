@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"syscall"
 	"testing"
@@ -73,24 +72,11 @@ func TestSilentChannelDetected(t *testing.T) {
 // connections and never answers. Writes that change identities must return
 // at once: the publish waits in a bounded queue, off the request's path.
 func TestRedisPublishNeverBlocks(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() }) // held open, never read
-		}
-	}()
+	url := storetest.HungRedis(t)
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			dsn, _ := storetest.OpenDSN(t, kind)
-			s, err := store.OpenWith(context.Background(), dsn, store.Options{RedisURL: "redis://" + ln.Addr().String() + "/0"})
+			s, err := store.OpenWith(context.Background(), dsn, store.Options{RedisURL: url})
 			if err != nil {
 				t.Fatal(err)
 			}
