@@ -39,8 +39,8 @@ type command struct {
 	maxArgs  int  // positional arguments allowed
 	// interspersed lets flags follow positional arguments.
 	interspersed bool
-	flags    func(fs *flag.FlagSet) func(ctx context.Context, env commandEnv) error
-	run      func(ctx context.Context, env commandEnv) error // set by parseCommand
+	flags        func(fs *flag.FlagSet) func(ctx context.Context, env commandEnv) error
+	run          func(ctx context.Context, env commandEnv) error // set by parseCommand
 }
 
 // commands lists every subcommand, in the order `help` shows them.

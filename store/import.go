@@ -149,4 +149,3 @@ var emailVerifiedSQLite = []string{
 var dropEmailVerified = []string{
 	`ALTER TABLE users DROP COLUMN email_verified_at`,
 }
-
