@@ -106,6 +106,10 @@ func (a *Accounts) Import(ctx context.Context, r io.Reader, opts ImportOptions) 
 			break
 		}
 		if err != nil {
+			// The rows read before are whole: keep them.
+			if ferr := im.flush(ctx); ferr != nil {
+				return im.rep, ferr
+			}
 			return im.rep, fmt.Errorf("read: %w", err)
 		}
 		im.rep.Read++

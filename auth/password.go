@@ -222,13 +222,18 @@ func (h *Hasher) VerifyDummyFor(ctx context.Context, password string, pick uint6
 	if m == nil || len(m.hashes) == 1 {
 		return h.VerifyDummy(ctx, password)
 	}
+	_, _, err := h.Verify(ctx, password, m.at(pick))
+	return err
+}
+
+// at returns the dummy that pick falls on, each with its share's frequency.
+func (m *dummyMix) at(pick uint64) string {
 	at := pick % m.cum[len(m.cum)-1]
 	i := 0
 	for i < len(m.cum)-1 && at >= m.cum[i] {
 		i++
 	}
-	_, _, err := h.Verify(ctx, password, m.hashes[i])
-	return err
+	return m.hashes[i]
 }
 
 // VerifyDummy does the work of one Verify against a fixed dummy hash made with

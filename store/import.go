@@ -83,10 +83,22 @@ func (s *Store) ImportUsers(ctx context.Context, batch []ImportUser) (skipped []
 		if len(rows) == 0 {
 			return nil
 		}
-		// Select("*"): a false active flag must be written, not left to the
-		// column's default (true).
-		if err := tx.Select("*").Create(rows).Error; err != nil {
+		// gorm leaves a false field with a default out of the INSERT (and
+		// reads the default back into the struct), so the column's default
+		// (true) would win: the inactive ones are written after.
+		var inactive []string
+		for _, u := range rows {
+			if !u.Active {
+				inactive = append(inactive, u.ID)
+			}
+		}
+		if err := tx.Create(rows).Error; err != nil {
 			return err
+		}
+		if len(inactive) > 0 {
+			if err := tx.Model(&models.User{}).Where("id IN ?", inactive).UpdateColumn("active", false).Error; err != nil {
+				return err
+			}
 		}
 		for _, v := range verified {
 			err := tx.Exec("UPDATE users SET email_verified_at = ? WHERE id = ?", utc(*v.EmailVerifiedAt), v.User.ID).Error

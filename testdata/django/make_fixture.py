@@ -16,6 +16,13 @@ Every hash is checked with django.contrib.auth.hashers.check_password (or
 bcrypt.checkpw for the bare ones) before it is written. The passwords that
 made them are PASSWORDS below; the Go tests log in with them.
 
+The work factors are lowered the way Django's documentation shows for test
+settings (a subclass of each hasher with fewer iterations or rounds): the
+encodings are those of Django's defaults, and the Go tests, which verify
+every hash under the race detector, stay fast. The Go tests also check the
+bounds on each work factor, and TestImportFreshDjangoDump reruns this script
+on every CI run.
+
 Debian's Django 3.2 predates ScryptPasswordHasher (Django 4.0): the class
 below is Django 4.2's, unchanged but for its imports, so the scrypt$ hashes
 are exactly those a Django 4.2+ site stores.
@@ -39,12 +46,12 @@ settings.configure(
     INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth"],
     DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
     PASSWORD_HASHERS=[
-        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-        "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
-        "django.contrib.auth.hashers.Argon2PasswordHasher",
-        "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
-        "django.contrib.auth.hashers.BCryptPasswordHasher",
-        "__main__.ScryptPasswordHasher",
+        "__main__.FastPBKDF2PasswordHasher",
+        "__main__.FastPBKDF2SHA1PasswordHasher",
+        "__main__.FastArgon2PasswordHasher",
+        "__main__.FastBCryptSHA256PasswordHasher",
+        "__main__.FastBCryptPasswordHasher",
+        "__main__.FastScryptPasswordHasher",
     ],
 )
 django.setup()
@@ -120,6 +127,32 @@ class ScryptPasswordHasher(BasePasswordHasher):
         pass
 
 
+class FastPBKDF2PasswordHasher(hashers.PBKDF2PasswordHasher):
+    iterations = 1000
+
+
+class FastPBKDF2SHA1PasswordHasher(hashers.PBKDF2SHA1PasswordHasher):
+    iterations = 1000
+
+
+class FastArgon2PasswordHasher(hashers.Argon2PasswordHasher):
+    time_cost = 1
+    memory_cost = 256
+    parallelism = 2
+
+
+class FastBCryptSHA256PasswordHasher(hashers.BCryptSHA256PasswordHasher):
+    rounds = 4
+
+
+class FastBCryptPasswordHasher(hashers.BCryptPasswordHasher):
+    rounds = 4
+
+
+class FastScryptPasswordHasher(ScryptPasswordHasher):
+    work_factor = 2**10
+
+
 # username -> (hasher algorithm or special, password). The Go tests read the
 # same table (testdata/django/passwords.json, written below).
 PASSWORDS = {
@@ -150,8 +183,8 @@ def argon2i(password):
     raw = argon2.low_level.hash_secret(
         password.encode(),
         os.urandom(16),
-        time_cost=2,
-        memory_cost=512,
+        time_cost=1,
+        memory_cost=256,
         parallelism=2,
         hash_len=16,
         type=argon2.low_level.Type.I,
@@ -195,7 +228,7 @@ def main(out):
         w = csv.writer(f)
         w.writerow(["username", "email", "password_hash", "is_active", "is_admin", "date_joined", "last_login", "email_verified"])
         for username, (prefix, password) in BARE.items():
-            encoded = bcrypt.hashpw(password.encode(), bcrypt.gensalt(10, prefix=b"2b")).decode("ascii")
+            encoded = bcrypt.hashpw(password.encode(), bcrypt.gensalt(4, prefix=b"2b")).decode("ascii")
             encoded = "$" + prefix + encoded[3:]  # $2a$ and $2y$ are the same algorithm as $2b$
             assert bcrypt.checkpw(password.encode(), ("$2b" + encoded[3:]).encode()), username
             w.writerow([username, username + "@example.com", encoded, "true", "false", "2022-05-06T07:08:09Z", "", "true"])
