@@ -68,6 +68,11 @@ func (s *Store) migrations() []*gormigrate.Migration {
 			Migrate:  gormigrate.MigrateFunc(s.execDDL(signingKeysPostgres, signingKeysSQLite)),
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropSigningKeys, dropSigningKeys)),
 		},
+		{
+			ID:       "202612020002_audit_events",
+			Migrate:  gormigrate.MigrateFunc(s.execDDL(auditMigrationPostgres, auditMigrationSQLite)),
+			Rollback: gormigrate.RollbackFunc(s.execDDL(dropAuditMigration, dropAuditMigration)),
+		},
 	}
 }
 
