@@ -33,7 +33,7 @@ type App struct {
 	// Audit writes failed-login and rate-limit events in the background;
 	// Audit.Dropped counts those a full buffer refused.
 	Audit *auth.AuditWriter
-	redis  *redis.Client // nil without REDIS_URL
+	redis *redis.Client // nil without REDIS_URL
 	// draining is set by Drain when the process is shutting down.
 	draining atomic.Bool
 }

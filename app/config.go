@@ -54,18 +54,18 @@ type Config struct {
 	// AuditBuffer is how many failed-login and rate-limit events wait to be
 	// written before more are dropped (auth.DefaultAuditBuffer); not an
 	// environment variable: tests lower it.
-	AuditBuffer int
-	HashConcurrency    int
-	HashParams         auth.Params // argon2id cost; tests lower it
-	LogLevel           string
-	SignupEnabled      bool           // the register mutation is open
-	MinPasswordLen     int            // shortest new password, in characters
-	ReuseGrace         time.Duration  // REFRESH_REUSE_GRACE
-	TrustedProxies     []netip.Prefix // TRUSTED_PROXIES
-	RedisURL           string         // REDIS_URL; never logged (it may hold a password)
-	RedisPrefix        string         // REDIS_KEY_PREFIX
-	LoginPerUser       auth.Limit     // LOGIN_MAX_FAILURES_PER_USER per LOGIN_FAILURE_WINDOW
-	LoginPerIP         auth.Limit     // LOGIN_MAX_FAILURES_PER_IP per LOGIN_FAILURE_WINDOW
+	AuditBuffer     int
+	HashConcurrency int
+	HashParams      auth.Params // argon2id cost; tests lower it
+	LogLevel        string
+	SignupEnabled   bool           // the register mutation is open
+	MinPasswordLen  int            // shortest new password, in characters
+	ReuseGrace      time.Duration  // REFRESH_REUSE_GRACE
+	TrustedProxies  []netip.Prefix // TRUSTED_PROXIES
+	RedisURL        string         // REDIS_URL; never logged (it may hold a password)
+	RedisPrefix     string         // REDIS_KEY_PREFIX
+	LoginPerUser    auth.Limit     // LOGIN_MAX_FAILURES_PER_USER per LOGIN_FAILURE_WINDOW
+	LoginPerIP      auth.Limit     // LOGIN_MAX_FAILURES_PER_IP per LOGIN_FAILURE_WINDOW
 	// IdentityCacheTTL bounds how long a replica serves a cached user and
 	// session without re-reading them; 0 turns the cache off.
 	IdentityCacheTTL time.Duration

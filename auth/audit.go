@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/ironclad-auth/ironclad/internal/requestid"
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
@@ -34,7 +36,13 @@ type auditor struct {
 // public flows (login) must not authenticate a header they ignore.
 func (a auditor) event(ctx context.Context, typ models.AuditType, userID, sessionID string, details map[string]any) *models.AuditEvent {
 	c := ClientFrom(ctx)
-	e := &models.AuditEvent{At: a.now().UTC(), Type: typ, UserID: optional(userID), SessionID: optional(sessionID),
+	// The id is made now, not at insertion: ids are time-ordered, and an
+	// event written later by the AuditWriter keeps its place.
+	var id string
+	if u, err := uuid.NewV7(); err == nil {
+		id = u.String()
+	}
+	e := &models.AuditEvent{ID: id, At: a.now().UTC(), Type: typ, UserID: optional(userID), SessionID: optional(sessionID),
 		IP: c.IP, UserAgent: c.UserAgent}
 	if id := requestid.From(ctx); id != "" {
 		if details == nil {

@@ -75,7 +75,9 @@ func decodeCursor(c string) (*store.UserCursor, error) {
 }
 
 // encodeAuditCursor returns the opaque cursor of an audit event.
-func encodeAuditCursor(e *models.AuditEvent) string { return encodeKeyset(auditCursorVersion, e.At, e.ID) }
+func encodeAuditCursor(e *models.AuditEvent) string {
+	return encodeKeyset(auditCursorVersion, e.At, e.ID)
+}
 
 // decodeAuditCursor parses a cursor made by encodeAuditCursor, and nothing
 // else.

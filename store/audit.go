@@ -134,8 +134,11 @@ func (s *Store) RecordAudit(ctx context.Context, events []*models.AuditEvent) er
 			return err
 		}
 	}
-	err := s.db.WithContext(ctx).CreateInBatches(events, auditBatch).Error
-	return wrap("record audit events", err)
+	// An immediate transaction (SQLite): a plain INSERT would take the
+	// read lock first and could deadlock with a login's transaction.
+	return s.write(ctx, "record audit events", func(tx *gorm.DB) error {
+		return tx.CreateInBatches(events, auditBatch).Error
+	})
 }
 
 // AuditFilter selects audit events; zero fields match everything.
