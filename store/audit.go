@@ -13,6 +13,11 @@ package store
 //
 //     err := s.store.DeleteUser(store.WithAudit(ctx, ev), id)
 //
+//     The store method must run its writes through s.write (every method
+//     changing an identity already must, see changes.go); one that runs a
+//     lone statement records nothing. StartLoginSession on Postgres, a
+//     single statement, inserts its events itself.
+//
 //  2. Events that an attacker can produce at will (failed logins, rate-limit
 //     hits) are not worth a transaction of their own on the login path:
 //     auth.AuditWriter buffers them and inserts them in batches with
