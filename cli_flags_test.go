@@ -229,6 +229,20 @@ func TestPurgeDryRun(t *testing.T) {
 	if err := st.CreateSession(ctx, live, &models.RefreshToken{TokenHash: strings.Repeat("b", 64), ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
+	// An audit event past the 90 days of AUDIT_RETENTION, and a recent one.
+	if err := st.RecordAudit(ctx, []*models.AuditEvent{
+		{At: now.Add(-100 * 24 * time.Hour), Type: models.AuditLoginFailed},
+		{At: now.Add(-time.Hour), Type: models.AuditLoginFailed},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	audit := func() (n int64) {
+		t.Helper()
+		if err := st.DB().Table("audit_events").Count(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 	rows := func() (sessions, tokens int64) {
 		t.Helper()
 		if err := st.DB().Table("sessions").Count(&sessions).Error; err != nil {
@@ -243,19 +257,19 @@ func TestPurgeDryRun(t *testing.T) {
 		t.Fatalf("before: %d sessions, %d tokens; want 2, 2", s, tk)
 	}
 
-	// The expired session and its token.
-	if out := must("purge", "--dry-run"); !strings.Contains(out, "would purge 2 rows (dry run: nothing deleted)") {
-		t.Errorf("purge --dry-run printed %q, want 2 rows", out)
+	// The expired session, its token and the old audit event.
+	if out := must("purge", "--dry-run"); !strings.Contains(out, "would purge 3 rows (dry run: nothing deleted)") {
+		t.Errorf("purge --dry-run printed %q, want 3 rows", out)
 	}
-	if s, tk := rows(); s != 2 || tk != 2 {
-		t.Fatalf("after purge --dry-run: %d sessions, %d tokens; want 2, 2 (nothing deleted)", s, tk)
+	if s, tk := rows(); s != 2 || tk != 2 || audit() != 2 {
+		t.Fatalf("after purge --dry-run: %d sessions, %d tokens, %d audit events; want 2, 2, 2 (nothing deleted)", s, tk, audit())
 	}
 
-	if out := must("purge"); !strings.Contains(out, "purged 2 rows") {
-		t.Errorf("purge printed %q, want 2 rows", out)
+	if out := must("purge"); !strings.Contains(out, "purged 3 rows") {
+		t.Errorf("purge printed %q, want 3 rows", out)
 	}
-	if s, tk := rows(); s != 1 || tk != 1 {
-		t.Fatalf("after purge: %d sessions, %d tokens; want 1, 1 (the live session)", s, tk)
+	if s, tk := rows(); s != 1 || tk != 1 || audit() != 1 {
+		t.Fatalf("after purge: %d sessions, %d tokens, %d audit events; want 1, 1, 1 (the live session, the recent event)", s, tk, audit())
 	}
 	var left []string
 	if err := st.DB().Table("sessions").Pluck("id", &left).Error; err != nil || len(left) != 1 || left[0] != live.ID {

@@ -30,7 +30,10 @@ type App struct {
 	// ring, nil in HS256 mode or with JWT_PRIVATE_KEY_FILE.
 	Tokens *auth.Tokens
 	Keys   *auth.KeyRing
-	redis  *redis.Client // nil without REDIS_URL
+	// Audit writes failed-login and rate-limit events in the background;
+	// Audit.Dropped counts those a full buffer refused.
+	Audit *auth.AuditWriter
+	redis *redis.Client // nil without REDIS_URL
 	// draining is set by Drain when the process is shutting down.
 	draining atomic.Bool
 }
@@ -61,8 +64,17 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	return a, nil
 }
 
-// Close releases Redis and the database.
+// auditCloseTimeout bounds the last write of buffered audit events.
+const auditCloseTimeout = 5 * time.Second
+
+// Close writes the buffered audit events, then releases Redis and the
+// database.
 func (a *App) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), auditCloseTimeout)
+	defer cancel()
+	if err := a.Audit.Close(ctx); err != nil {
+		a.Log.Warn("audit events not written before shutdown", "pending", a.Audit.Pending())
+	}
 	if a.redis != nil {
 		a.redis.Close()
 	}
@@ -138,6 +150,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		}
 		return nil, err
 	}
+	audit := auth.NewAuditWriter(st, cfg.AuditBuffer, log)
 	svc := auth.NewService(st, tokens, hasher, auth.Options{
 		RefreshTTL:     cfg.RefreshTTL,
 		SessionMaxAge:  cfg.SessionMaxAge,
@@ -147,6 +160,8 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		ReuseGrace:     cfg.ReuseGrace,
 		TrustedProxies: cfg.TrustedProxies,
 		Limiter:        limiter,
+		Audit:          audit,
+		AuditRetention: cfg.AuditRetention,
 	}, log)
 	// The login's dummy path imitates the stored mix of hash formats; a
 	// failed count leaves it to argon2id alone until the next one.
@@ -156,7 +171,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 	}
 	cancel()
 	cookies := auth.NewCookies(auth.CookieConfig{Enabled: cfg.RefreshTokenCookie, Secure: cfg.CookieSecure, Path: GraphQLPath})
-	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys}, nil
+	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys, Audit: audit}, nil
 }
 
 // openKeys installs the signing keys JWT_ALG and JWT_PRIVATE_KEY_FILE ask

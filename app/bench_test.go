@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -41,6 +42,7 @@ func newBenchEnv(b *testing.B, kind string, mutate ...func(*app.Config)) *apptes
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { a.Audit.Close(context.Background()) }) // before the store closes
 	return &apptest.Env{T: b, App: a, Handler: a.Handler(), Clock: c}
 }
 

@@ -50,17 +50,22 @@ type Config struct {
 	SessionMaxAge      time.Duration
 	Playground         bool
 	PurgeInterval      time.Duration
-	HashConcurrency    int
-	HashParams         auth.Params // argon2id cost; tests lower it
-	LogLevel           string
-	SignupEnabled      bool           // the register mutation is open
-	MinPasswordLen     int            // shortest new password, in characters
-	ReuseGrace         time.Duration  // REFRESH_REUSE_GRACE
-	TrustedProxies     []netip.Prefix // TRUSTED_PROXIES
-	RedisURL           string         // REDIS_URL; never logged (it may hold a password)
-	RedisPrefix        string         // REDIS_KEY_PREFIX
-	LoginPerUser       auth.Limit     // LOGIN_MAX_FAILURES_PER_USER per LOGIN_FAILURE_WINDOW
-	LoginPerIP         auth.Limit     // LOGIN_MAX_FAILURES_PER_IP per LOGIN_FAILURE_WINDOW
+	AuditRetention     time.Duration // AUDIT_RETENTION; 0 keeps audit events forever
+	// AuditBuffer is how many failed-login and rate-limit events wait to be
+	// written before more are dropped (auth.DefaultAuditBuffer); not an
+	// environment variable: tests lower it.
+	AuditBuffer     int
+	HashConcurrency int
+	HashParams      auth.Params // argon2id cost; tests lower it
+	LogLevel        string
+	SignupEnabled   bool           // the register mutation is open
+	MinPasswordLen  int            // shortest new password, in characters
+	ReuseGrace      time.Duration  // REFRESH_REUSE_GRACE
+	TrustedProxies  []netip.Prefix // TRUSTED_PROXIES
+	RedisURL        string         // REDIS_URL; never logged (it may hold a password)
+	RedisPrefix     string         // REDIS_KEY_PREFIX
+	LoginPerUser    auth.Limit     // LOGIN_MAX_FAILURES_PER_USER per LOGIN_FAILURE_WINDOW
+	LoginPerIP      auth.Limit     // LOGIN_MAX_FAILURES_PER_IP per LOGIN_FAILURE_WINDOW
 	// IdentityCacheTTL bounds how long a replica serves a cached user and
 	// session without re-reading them; 0 turns the cache off.
 	IdentityCacheTTL time.Duration
@@ -201,6 +206,14 @@ var Settings = []Setting{
 		unset: func(c *Config) { c.Playground = !c.Production }},
 	{Name: "PURGE_INTERVAL", Default: "`1h`", Doc: "how often each replica deletes expired tokens (`0` turns the sweep off)",
 		set: duration(func(c *Config) *time.Duration { return &c.PurgeInterval }, 0, 7*24*time.Hour)},
+	{Name: "AUDIT_RETENTION", Default: "`2160h` (90 days)", Doc: "how long audit events are kept; the periodic sweep (`PURGE_INTERVAL`) and `purge` delete older ones. `0` keeps them forever (the table then only grows: archive and delete it yourself); otherwise `24h` to `87600h` (10 years)",
+		set: func(c *Config, v string) error {
+			if v == "0" {
+				c.AuditRetention = 0
+				return nil
+			}
+			return duration(func(c *Config) *time.Duration { return &c.AuditRetention }, 24*time.Hour, 10*365*24*time.Hour)(c, v)
+		}},
 	{Name: "REQUEST_TIMEOUT", Default: "`10s`", Doc: "the most one request may take; past it the request answers `SERVICE_UNAVAILABLE` with `retryAfter` (HTTP 503 under `application/graphql-response+json`). `1s` to `60s`",
 		set: duration(func(c *Config) *time.Duration { return &c.RequestTimeout }, time.Second, time.Minute)},
 	{Name: "DB_STATEMENT_TIMEOUT", Default: "`5s`", Doc: "the most one database statement may take (Postgres `statement_timeout` on every connection; SQLite's busy timeout), `100ms` to `60s`; a statement past it answers `SERVICE_UNAVAILABLE`",
@@ -294,6 +307,8 @@ func defaults() Config {
 		RefreshTTL:       7 * 24 * time.Hour,
 		SessionMaxAge:    30 * 24 * time.Hour,
 		PurgeInterval:    time.Hour,
+		AuditRetention:   90 * 24 * time.Hour,
+		AuditBuffer:      auth.DefaultAuditBuffer,
 		HashParams:       auth.DefaultParams,
 		MinPasswordLen:   auth.DefaultMinPassLen,
 		RedisPrefix:      "ironclad:",

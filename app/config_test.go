@@ -16,7 +16,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatalf("LoadConfig(empty) error = %v", err)
 	}
 	if c.Addr != ":8080" || c.AccessTTL != 5*time.Minute || c.RefreshTTL != 7*24*time.Hour ||
-		c.SessionMaxAge != 30*24*time.Hour || !c.Playground || c.Production || c.DatabaseURL != "data/ironclad.db" {
+		c.SessionMaxAge != 30*24*time.Hour || !c.Playground || c.Production || c.DatabaseURL != "data/ironclad.db" ||
+		c.AuditRetention != 90*24*time.Hour {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -39,6 +40,20 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad duration", env: map[string]string{"ACCESS_TOKEN_TTL": "five minutes"}, wantErr: "ACCESS_TOKEN_TTL"},
 		{name: "zero duration", env: map[string]string{"REFRESH_TOKEN_TTL": "0s"}, wantErr: "REFRESH_TOKEN_TTL"},
 		{name: "bad playground", env: map[string]string{"PLAYGROUND": "maybe"}, wantErr: "PLAYGROUND"},
+		{name: "audit retention", env: map[string]string{"AUDIT_RETENTION": "720h"},
+			check: func(t *testing.T, c Config) {
+				if c.AuditRetention != 720*time.Hour {
+					t.Fatalf("AuditRetention = %v", c.AuditRetention)
+				}
+			}},
+		{name: "audit retention forever", env: map[string]string{"AUDIT_RETENTION": "0"},
+			check: func(t *testing.T, c Config) {
+				if c.AuditRetention != 0 {
+					t.Fatalf("AuditRetention = %v, want 0 (forever)", c.AuditRetention)
+				}
+			}},
+		{name: "audit retention too short", env: map[string]string{"AUDIT_RETENTION": "1h"}, wantErr: "AUDIT_RETENTION"},
+		{name: "audit retention not a duration", env: map[string]string{"AUDIT_RETENTION": "90 days"}, wantErr: "AUDIT_RETENTION"},
 		{name: "production without secret", env: map[string]string{"APP_ENV": "production", "DATABASE_URL": pg}, wantErr: "JWT_SECRET"},
 		{name: "production with a short secret", env: map[string]string{"APP_ENV": "production", "DATABASE_URL": pg, "JWT_SECRET": strong[:31]}, wantErr: "JWT_SECRET"},
 		{name: "production without postgres", env: map[string]string{"APP_ENV": "production", "JWT_SECRET": strong}, wantErr: "DATABASE_URL"},

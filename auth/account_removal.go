@@ -25,7 +25,9 @@ func (a *Accounts) Delete(ctx context.Context, id string) error {
 	if actor == nil {
 		return ViewerFrom(ctx).Err
 	}
-	if err := a.remove(ctx, id); err != nil {
+	ev := a.s.audit.event(ctx, models.AuditAccountDeleted, id, "", map[string]any{"by": "admin"})
+	ev.ActorID, ev.SessionID = &actor.ID, optional(ViewerFrom(ctx).SessionID)
+	if err := a.remove(with(ctx, ev), id); err != nil {
 		return err
 	}
 	a.s.log.InfoContext(ctx, "user deleted", "event", "user_deleted", "actor_id", actor.ID, "user_id", id)
@@ -42,7 +44,8 @@ func (a *Accounts) DeleteByUsername(ctx context.Context, username string) (*mode
 	if err != nil {
 		return nil, err
 	}
-	if err := a.remove(ctx, u.ID); err != nil {
+	ev := a.s.audit.event(ctx, models.AuditAccountDeleted, u.ID, "", map[string]any{"by": "cli"})
+	if err := a.remove(with(ctx, ev), u.ID); err != nil {
 		return nil, err
 	}
 	a.s.log.InfoContext(ctx, "user deleted", "event", "user_deleted", "actor", "cli", "user_id", u.ID)
@@ -69,7 +72,7 @@ func (a *Accounts) DeleteMine(ctx context.Context, password string) error {
 	u := v.User
 	att, err := s.limiter.begin(ctx, u.Username, c.IP)
 	if err != nil {
-		s.rateLimited(ctx, att, u.ID, c)
+		s.rateLimited(ctx, att, u.ID, v.SessionID, c)
 		return err
 	}
 	defer att.abandon(ctx)
@@ -84,7 +87,9 @@ func (a *Accounts) DeleteMine(ctx context.Context, password string) error {
 		return ErrInvalidCredentials
 	}
 	att.succeeded(ctx)
-	if err := a.remove(ctx, u.ID); err != nil {
+	ev := s.audit.event(ctx, models.AuditAccountDeleted, u.ID, v.SessionID, map[string]any{"by": "self"})
+	ev.ActorID = &u.ID
+	if err := a.remove(with(ctx, ev), u.ID); err != nil {
 		return err
 	}
 	s.log.InfoContext(ctx, "account deleted by its user", "event", "user_deleted", "actor_id", u.ID, "user_id", u.ID,
@@ -122,7 +127,9 @@ func (a *Accounts) SetPassword(ctx context.Context, id, newPassword string) erro
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	n, err := a.setPassword(ctx, u, newPassword)
+	ev := a.s.audit.event(ctx, models.AuditPasswordChanged, u.ID, "", map[string]any{"by": "admin"})
+	ev.ActorID, ev.SessionID = &actor.ID, optional(ViewerFrom(ctx).SessionID)
+	n, err := a.setPassword(with(ctx, ev), u, newPassword)
 	if err != nil {
 		return err
 	}
@@ -140,7 +147,8 @@ func (a *Accounts) SetPasswordByUsername(ctx context.Context, username, newPassw
 	if err != nil {
 		return nil, 0, fmt.Errorf("set password: %w", err)
 	}
-	n, err := a.setPassword(ctx, u, newPassword)
+	ev := a.s.audit.event(ctx, models.AuditPasswordChanged, u.ID, "", map[string]any{"by": "cli"})
+	n, err := a.setPassword(with(ctx, ev), u, newPassword)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -131,7 +131,9 @@ func (a *Accounts) SetRole(ctx context.Context, id string, role models.Role) (*m
 	if actor == nil {
 		return nil, ViewerFrom(ctx).Err
 	}
-	u, err := a.s.store.SetUserRole(ctx, id, role, a.s.opts.Now())
+	ev := a.s.audit.event(ctx, models.AuditRoleChanged, id, "", map[string]any{"role": role})
+	ev.ActorID, ev.SessionID = &actor.ID, optional(ViewerFrom(ctx).SessionID)
+	u, err := a.s.store.SetUserRole(with(ctx, ev), id, role, a.s.opts.Now())
 	if err := standingError(err); err != nil {
 		return nil, err
 	}
@@ -147,7 +149,9 @@ func (a *Accounts) SetActive(ctx context.Context, id string, active bool) (*mode
 	if actor == nil {
 		return nil, ViewerFrom(ctx).Err
 	}
-	u, err := a.s.store.SetUserActive(ctx, id, active, a.s.opts.Now())
+	ev := a.s.audit.event(ctx, models.AuditActiveChanged, id, "", map[string]any{"active": active})
+	ev.ActorID, ev.SessionID = &actor.ID, optional(ViewerFrom(ctx).SessionID)
+	u, err := a.s.store.SetUserActive(with(ctx, ev), id, active, a.s.opts.Now())
 	if err := standingError(err); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ironclad-auth/ironclad/models"
@@ -30,7 +31,7 @@ func (s *Service) Login(ctx context.Context, username, password string) (*Grant,
 	// parallel guesses cannot all pass a check made before any was counted.
 	att, err := s.limiter.begin(ctx, username, c.IP)
 	if err != nil {
-		s.rateLimited(ctx, att, "", c)
+		s.rateLimited(ctx, att, "", "", c)
 		return nil, err
 	}
 	defer att.abandon(ctx) // no-op once settled; gives the count back if no password was checked
@@ -45,6 +46,8 @@ func (s *Service) Login(ctx context.Context, username, password string) (*Grant,
 		}
 		att.failed()
 		s.log.InfoContext(ctx, "login failed", "event", "login_failed", "ip", c.IP, "user_agent", c.UserAgent)
+		// Not the attempted username: it may be a password typed in the wrong field.
+		s.audit.async(s.audit.event(ctx, models.AuditLoginFailed, "", "", map[string]any{"reason": "unknown_user"}))
 		return nil, ErrInvalidCredentials
 	}
 	if err != nil {
@@ -58,6 +61,11 @@ func (s *Service) Login(ctx context.Context, username, password string) (*Grant,
 		att.failed()
 		// An inactive account answers like a wrong password, after the same work.
 		s.log.InfoContext(ctx, "login failed", "event", "login_failed", "user_id", u.ID, "ip", c.IP, "user_agent", c.UserAgent)
+		reason := "wrong_password"
+		if ok {
+			reason = "inactive"
+		}
+		s.audit.async(s.audit.event(ctx, models.AuditLoginFailed, u.ID, "", map[string]any{"reason": reason}))
 		return nil, ErrInvalidCredentials
 	}
 
@@ -77,9 +85,11 @@ func (s *Service) Login(ctx context.Context, username, password string) (*Grant,
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
 	}
-	// The login record and the new session commit together: one
-	// transaction per login.
-	if err := s.store.StartLoginSession(ctx, sess, tok, now, newHash); err != nil {
+	// The login record, the new session and its audit event commit
+	// together: one transaction per login. The store names the session in
+	// the event.
+	ev := s.audit.event(ctx, models.AuditLoginSucceeded, u.ID, "", nil)
+	if err := s.store.StartLoginSession(with(ctx, ev), sess, tok, now, newHash); err != nil {
 		return nil, fmt.Errorf("login: %w", err)
 	}
 	u.LastLoginAt = &now
@@ -117,7 +127,7 @@ func (s *Service) ChangePassword(ctx context.Context, current, newPassword strin
 	u := *v.User
 	att, err := s.limiter.begin(ctx, u.Username, c.IP)
 	if err != nil {
-		s.rateLimited(ctx, att, u.ID, c)
+		s.rateLimited(ctx, att, u.ID, v.SessionID, c)
 		return nil, err
 	}
 	defer att.abandon(ctx)
@@ -129,6 +139,8 @@ func (s *Service) ChangePassword(ctx context.Context, current, newPassword strin
 		att.failed()
 		s.log.InfoContext(ctx, "password change refused: wrong current password", "event", "password_change_failed",
 			"user_id", u.ID, "session_id", v.SessionID, "ip", c.IP, "user_agent", c.UserAgent)
+		// A failed password check like a login's, and as cheap to repeat.
+		s.audit.async(s.audit.event(ctx, models.AuditLoginFailed, u.ID, v.SessionID, map[string]any{"reason": "wrong_current_password"}))
 		return nil, ErrInvalidCredentials
 	}
 	att.succeeded(ctx)
@@ -143,7 +155,8 @@ func (s *Service) ChangePassword(ctx context.Context, current, newPassword strin
 	}
 	now := s.opts.Now().UTC()
 	next := &models.RefreshToken{TokenHash: th, CreatedAt: now, ExpiresAt: now.Add(s.opts.RefreshTTL)}
-	n, err := s.store.ChangePassword(ctx, u.ID, v.SessionID, hash, next, now)
+	ev := s.audit.event(ctx, models.AuditPasswordChanged, u.ID, v.SessionID, nil)
+	n, err := s.store.ChangePassword(with(ctx, ev), u.ID, v.SessionID, hash, next, now)
 	if errors.Is(err, store.ErrConflict) {
 		return nil, ErrSessionRevoked // the session ended while we hashed
 	}
@@ -156,11 +169,14 @@ func (s *Service) ChangePassword(ctx context.Context, current, newPassword strin
 	return s.grant(&u, v.SessionID, plain, next.ExpiresAt, now)
 }
 
-// rateLimited logs an attempt the limiter refused.
-func (s *Service) rateLimited(ctx context.Context, att *attempt, userID string, c Client) {
+// rateLimited logs and audits an attempt the limiter refused.
+func (s *Service) rateLimited(ctx context.Context, att *attempt, userID, sessionID string, c Client) {
 	if att == nil {
 		return // the limiter failed; the error is logged where it is mapped
 	}
+	s.audit.async(s.audit.event(ctx, models.AuditRateLimited, userID, sessionID, map[string]any{
+		"limit": att.scope, "retry_after_seconds": int(att.retryAfter.Round(time.Second).Seconds()),
+	}))
 	attrs := []any{"event", "login_rate_limited", "limit", att.scope, "retry_after", att.retryAfter.String(), "ip", c.IP, "user_agent", c.UserAgent}
 	if userID != "" { // a refused login never looks the user up: that would be work
 		attrs = append(attrs, "user_id", userID)

@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
 )
@@ -39,6 +41,7 @@ type PersonalTokens struct {
 	store *store.Store
 	log   *slog.Logger
 	now   func() time.Time
+	audit auditor
 }
 
 // ErrPersonalTokenRevoked refuses a personal access token that was revoked.
@@ -96,7 +99,11 @@ func (p *PersonalTokens) Create(ctx context.Context, name string, scopes models.
 		return "", nil, err
 	}
 	t.TokenHash = hash
-	if err := p.store.CreatePersonalToken(ctx, t); err != nil {
+	// The id is known before the insert, so the event can name the token.
+	t.ID = uuid.NewString()
+	ev := p.audit.event(ctx, models.AuditPersonalTokenCreate, u.ID, ViewerFrom(ctx).SessionID,
+		map[string]any{"token_id": t.ID, "name": name, "scopes": scopes})
+	if err := p.store.CreatePersonalToken(with(ctx, ev), t); err != nil {
 		return "", nil, fmt.Errorf("create access token: %w", err)
 	}
 	p.log.InfoContext(ctx, "personal access token created", "event", "personal_token_created", "user_id", u.ID, "token_id", t.ID, "scopes", scopes)
@@ -121,7 +128,8 @@ func (p *PersonalTokens) Revoke(ctx context.Context, id string) (bool, error) {
 	if u == nil {
 		return false, ViewerFrom(ctx).Err
 	}
-	ok, err := p.store.RevokePersonalToken(ctx, u.ID, id, p.now())
+	ev := p.audit.event(ctx, models.AuditPersonalTokenRevoke, u.ID, ViewerFrom(ctx).SessionID, map[string]any{"token_id": id})
+	ok, err := p.store.RevokePersonalToken(with(ctx, ev), u.ID, id, p.now())
 	if err != nil {
 		return false, err
 	}

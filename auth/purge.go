@@ -10,8 +10,17 @@ import (
 // Used tokens are kept until they would have expired, so reuse of a stolen
 // token is still detected; the deletes are idempotent, so replicas may run
 // Purge concurrently.
+//
+// It also deletes the audit events older than AuditRetention (none when it
+// is 0).
 func (s *Service) Purge(ctx context.Context) (int64, error) {
-	return s.store.Purge(ctx, s.opts.Now().UTC(), s.opts.RefreshTTL)
+	now := s.opts.Now().UTC()
+	n, err := s.store.Purge(ctx, now, s.opts.RefreshTTL)
+	if err != nil || s.opts.AuditRetention <= 0 {
+		return n, err
+	}
+	m, err := s.store.PurgeAudit(ctx, now.Add(-s.opts.AuditRetention))
+	return n + m, err
 }
 
 // RunPurger calls Purge every interval (with jitter, so replicas started
@@ -37,12 +46,18 @@ func (s *Service) RunPurger(ctx context.Context, interval time.Duration) {
 			continue
 		}
 		if n > 0 {
-			s.log.InfoContext(ctx, "purged expired tokens and sessions", "rows", n)
+			s.log.InfoContext(ctx, "purged expired tokens, sessions and audit events", "rows", n)
 		}
 	}
 }
 
 // CountPurgeable counts what Purge would delete now, deleting nothing.
 func (s *Service) CountPurgeable(ctx context.Context) (int64, error) {
-	return s.store.CountPurgeable(ctx, s.opts.Now().UTC(), s.opts.RefreshTTL)
+	now := s.opts.Now().UTC()
+	n, err := s.store.CountPurgeable(ctx, now, s.opts.RefreshTTL)
+	if err != nil || s.opts.AuditRetention <= 0 {
+		return n, err
+	}
+	m, err := s.store.CountAuditBefore(ctx, now.Add(-s.opts.AuditRetention))
+	return n + m, err
 }

@@ -87,7 +87,8 @@ func (s *Service) checkRefresh(ctx context.Context, tok *models.RefreshToken, se
 // rotation: either the client or a thief holds a copy, and we cannot tell
 // which, so both lose the session.
 func (s *Service) reused(ctx context.Context, tok *models.RefreshToken, c Client) error {
-	if _, err := s.store.RevokeSession(ctx, tok.SessionID, s.opts.Now().UTC()); err != nil {
+	ev := s.audit.event(ctx, models.AuditRefreshReuse, tok.UserID, tok.SessionID, nil)
+	if _, err := s.store.RevokeSession(with(ctx, ev), tok.SessionID, s.opts.Now().UTC()); err != nil {
 		return fmt.Errorf("refresh: revoke reused session: %w", err)
 	}
 	s.log.WarnContext(ctx, "refresh token reused; session revoked", "event", "refresh_token_reused", "user_id", tok.UserID, "session_id", tok.SessionID, "ip", c.IP, "user_agent", c.UserAgent)

@@ -45,6 +45,14 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Limiter counts failed logins; nil means in memory with the defaults.
 	Limiter *LoginLimiter
+	// Audit writes the audit events an attacker can produce at will
+	// (failed logins, rate-limit hits); nil leaves them unrecorded. The
+	// events of state changes are written by the store, in the change's
+	// transaction, whatever Audit is.
+	Audit *AuditWriter
+	// AuditRetention is how long audit events are kept (AUDIT_RETENTION);
+	// 0 keeps them forever.
+	AuditRetention time.Duration
 }
 
 // Service runs Ironclad's credential and session flows: login, refresh,
@@ -68,6 +76,7 @@ type Service struct {
 
 	mixAt      atomic.Int64 // when the stored hash formats were last counted (unix ns)
 	mixRunning atomic.Bool  // a count is under way
+	audit      auditor
 }
 
 // NewService returns a Service. opts.Now defaults to time.Now.
@@ -90,9 +99,10 @@ func NewService(st *store.Store, tokens *Tokens, hasher *Hasher, opts Options, l
 			panic("auth.NewService: " + err.Error())
 		}
 	}
-	s := &Service{store: st, tokens: tokens, hasher: hasher, log: log, opts: opts, limiter: lim, sealer: sl}
+	audit := auditor{now: opts.Now, writer: opts.Audit}
+	s := &Service{store: st, tokens: tokens, hasher: hasher, log: log, opts: opts, limiter: lim, sealer: sl, audit: audit}
 	s.Accounts = &Accounts{s: s}
-	s.PersonalTokens = &PersonalTokens{store: st, log: log, now: opts.Now}
+	s.PersonalTokens = &PersonalTokens{store: st, log: log, now: opts.Now, audit: audit}
 	return s
 }
 

@@ -61,7 +61,8 @@ func (s *Service) Logout(ctx context.Context, refresh string) error {
 	if err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
-	ended, err := s.store.RevokeSession(ctx, tok.SessionID, s.opts.Now().UTC())
+	ev := s.audit.event(ctx, models.AuditLoggedOut, tok.UserID, tok.SessionID, nil)
+	ended, err := s.store.RevokeSession(with(ctx, ev), tok.SessionID, s.opts.Now().UTC())
 	if err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
@@ -78,7 +79,8 @@ func (s *Service) LogoutAll(ctx context.Context) (int, error) {
 	if v.User == nil {
 		return 0, v.Err
 	}
-	n, err := s.store.RevokeUserSessions(ctx, v.User.ID, "", s.opts.Now().UTC())
+	ev := s.audit.event(ctx, models.AuditLoggedOutAll, v.User.ID, v.SessionID, nil)
+	n, err := s.store.RevokeUserSessions(with(ctx, ev), v.User.ID, "", s.opts.Now().UTC())
 	if err != nil {
 		return 0, fmt.Errorf("logout all: %w", err)
 	}
@@ -98,7 +100,8 @@ func (s *Service) RevokeSession(ctx context.Context, sessionID string) (bool, er
 	if sessionID == "" || len(sessionID) > 64 {
 		return false, nil
 	}
-	ended, err := s.store.RevokeUserSession(ctx, v.User.ID, sessionID, s.opts.Now().UTC())
+	ev := s.audit.event(ctx, models.AuditSessionRevoked, v.User.ID, sessionID, map[string]any{"by_session_id": v.SessionID})
+	ended, err := s.store.RevokeUserSession(with(ctx, ev), v.User.ID, sessionID, s.opts.Now().UTC())
 	if err != nil {
 		return false, fmt.Errorf("revoke session: %w", err)
 	}

@@ -87,16 +87,25 @@ type changesKey struct{}
 
 var errOutsideWrite = errors.New("store: changed called outside Store.write")
 
-// write runs fn in one transaction. The Changes fn records with changed are
+// write runs fn in one transaction, then records the audit events pending
+// in ctx (WithAudit) in the same transaction unless fn called skipAudit. The Changes fn records with changed are
 // applied to this process's caches after the commit and published to the
 // other replicas (Postgres: by changed itself, inside the transaction;
 // Redis: here, after the commit). Errors are translated with wrap(op, ...).
 func (s *Store) write(ctx context.Context, op string, fn func(tx *gorm.DB) error) error {
 	var changes []Change
 	ctx = context.WithValue(ctx, changesKey{}, &changes)
-	if err := s.db.WithContext(ctx).Transaction(fn); err != nil {
+	// The audit events of the change (WithAudit) commit with it.
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return recordPending(tx)
+	})
+	if err != nil {
 		return wrap(op, err)
 	}
+	auditCommitted(ctx)
 	s.applyLocal(changes)
 	if s.notify != nil {
 		s.notify.publish(ctx, changes)

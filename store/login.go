@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -15,11 +17,21 @@ import (
 // hash to newHash when not empty, as RecordLogin does), then inserts sess
 // and its first refresh token tok, completed as CreateSession documents.
 // One commit instead of two takes round trips off every login, and a login
-// whose session could not be created leaves last_login_at untouched.
+// whose session could not be created leaves last_login_at untouched. The
+// audit events pending in ctx (WithAudit) commit with it; those without a
+// session id get the new session's.
 // ErrNotFound if the user does not exist.
 func (s *Store) StartLoginSession(ctx context.Context, sess *models.Session, tok *models.RefreshToken, at time.Time, newHash string) error {
 	if err := prepareSession(sess, tok); err != nil {
 		return err
+	}
+	// The login's audit events (WithAudit) name the session it opens.
+	if p := pendingFrom(ctx); p != nil {
+		for _, e := range p.events {
+			if e.SessionID == nil {
+				e.SessionID = &sess.ID
+			}
+		}
 	}
 	if s.dialect == DialectPostgres {
 		return s.startLoginSessionPostgres(ctx, sess, tok, at, newHash)
@@ -69,15 +81,42 @@ const startLoginSessionSQL = `WITH u AS (
 )
 SELECT pg_notify(@channel, @change) FROM t`
 
+// startLoginAuditSQL is the CTE that inserts audit event i of a login, only
+// when its session was inserted.
+const startLoginAuditSQL = `, a%[1]d AS (
+	INSERT INTO audit_events (id, at, type, user_id, actor_id, session_id, ip, user_agent, details)
+	SELECT @a%[1]d_id, @a%[1]d_at, @a%[1]d_type, @a%[1]d_user, @a%[1]d_actor, @a%[1]d_session, @a%[1]d_ip, @a%[1]d_agent, CAST(@a%[1]d_details AS jsonb)
+	FROM t RETURNING id
+)`
+
 func (s *Store) startLoginSessionPostgres(ctx context.Context, sess *models.Session, tok *models.RefreshToken, at time.Time, newHash string) error {
 	c := Change{UserID: sess.UserID}
-	res := s.db.WithContext(ctx).Exec(startLoginSessionSQL, map[string]any{
+	args := map[string]any{
 		"at": utc(at), "updated": utc(time.Now()), "hash": newHash, "user": sess.UserID,
 		"session": sess.ID, "s_created": sess.CreatedAt, "s_used": sess.LastUsedAt, "s_expires": sess.ExpiresAt,
 		"agent": sess.UserAgent, "ip": sess.IP,
 		"token": tok.ID, "token_hash": tok.TokenHash, "t_created": tok.CreatedAt, "t_expires": tok.ExpiresAt,
 		"channel": notifyChannel, "change": c.encode(),
-	})
+	}
+	query := startLoginSessionSQL
+	if p := pendingFrom(ctx); p != nil && !p.skip {
+		// The audit rows join the statement as more CTEs before its final
+		// SELECT: still one round trip, all or nothing.
+		head, tail, _ := strings.Cut(query, "\nSELECT pg_notify")
+		var ctes strings.Builder
+		for i, e := range p.events {
+			if err := normalizeAudit(e); err != nil {
+				return err
+			}
+			fmt.Fprintf(&ctes, startLoginAuditSQL, i)
+			k := fmt.Sprintf("a%d_", i)
+			args[k+"id"], args[k+"at"], args[k+"type"] = e.ID, e.At, string(e.Type)
+			args[k+"user"], args[k+"actor"], args[k+"session"] = e.UserID, e.ActorID, e.SessionID
+			args[k+"ip"], args[k+"agent"], args[k+"details"] = e.IP, e.UserAgent, e.Details
+		}
+		query = head + ctes.String() + "\nSELECT pg_notify" + tail
+	}
+	res := s.db.WithContext(ctx).Exec(query, args)
 	if err := res.Error; err != nil {
 		if errors.Is(err, gorm.ErrForeignKeyViolated) {
 			return ErrNotFound
@@ -87,6 +126,7 @@ func (s *Store) startLoginSessionPostgres(ctx context.Context, sess *models.Sess
 	if res.RowsAffected == 0 {
 		return ErrNotFound // no such user: nothing was written
 	}
+	auditCommitted(ctx)
 	s.applyLocal([]Change{c})
 	if s.notify != nil {
 		s.notify.publish(ctx, []Change{c})

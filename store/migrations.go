@@ -73,6 +73,11 @@ func (s *Store) migrations() []*gormigrate.Migration {
 			Migrate:  gormigrate.MigrateFunc(s.execDDL(emailVerifiedPostgres, emailVerifiedSQLite)),
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropEmailVerified, dropEmailVerified)),
 		},
+		{
+			ID:       "202612020002_audit_events",
+			Migrate:  gormigrate.MigrateFunc(s.execDDL(auditMigrationPostgres, auditMigrationSQLite)),
+			Rollback: gormigrate.RollbackFunc(s.execDDL(dropAuditMigration, dropAuditMigration)),
+		},
 	}
 }
 

@@ -45,11 +45,13 @@ func (s *Store) CreatePersonalToken(ctx context.Context, t *models.PersonalToken
 		t.Scopes = models.Scopes{}
 	}
 	normalizePersonalToken(t)
-	err := s.db.WithContext(ctx).Create(t).Error
+	// Through write for the audit event of the creation (WithAudit); no
+	// cached identity changes.
+	err := s.write(ctx, "create access token", func(tx *gorm.DB) error { return tx.Create(t).Error })
 	if errors.Is(err, gorm.ErrForeignKeyViolated) {
 		return ErrNotFound
 	}
-	return wrap("create access token", err)
+	return err
 }
 
 // PersonalTokenByHash returns the access token whose SHA-256 hash is hash and
@@ -88,13 +90,23 @@ func (s *Store) PersonalTokensOf(ctx context.Context, userID string) ([]*models.
 // this call revoked it: false when the user has no such token or it was
 // already revoked.
 func (s *Store) RevokePersonalToken(ctx context.Context, userID, id string, now time.Time) (bool, error) {
-	res := s.db.WithContext(ctx).Model(&models.PersonalToken{}).
-		Where("id = ? AND user_id = ? AND revoked_at IS NULL", id, userID).
-		UpdateColumn("revoked_at", utc(now))
-	if res.Error != nil {
-		return false, wrap("revoke access token", res.Error)
+	var ok bool
+	err := s.write(ctx, "revoke access token", func(tx *gorm.DB) error {
+		res := tx.Model(&models.PersonalToken{}).
+			Where("id = ? AND user_id = ? AND revoked_at IS NULL", id, userID).
+			UpdateColumn("revoked_at", utc(now))
+		if res.Error != nil {
+			return res.Error
+		}
+		if ok = res.RowsAffected > 0; !ok {
+			skipAudit(tx) // nothing was revoked
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
 	}
-	return res.RowsAffected > 0, nil
+	return ok, nil
 }
 
 // TouchPersonalToken records that token id was used at now, unless a use within

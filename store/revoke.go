@@ -36,7 +36,8 @@ func (s *Store) RevokeSession(ctx context.Context, sessionID string, now time.Ti
 			return err
 		}
 		if !wasLive {
-			return nil // nothing a cache could hold changed
+			skipAudit(tx) // already ended: nothing happened to record
+			return nil    // nothing a cache could hold changed
 		}
 		return s.changed(tx, Change{SessionID: sessionID})
 	})
@@ -57,8 +58,12 @@ func (s *Store) RevokeUserSession(ctx context.Context, userID, sessionID string,
 		res := tx.Model(&models.Session{}).
 			Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?", sessionID, userID, now).
 			UpdateColumn("revoked_at", now)
-		if res.Error != nil || res.RowsAffected == 0 {
+		if res.Error != nil {
 			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			skipAudit(tx)
+			return nil
 		}
 		ended = true
 		if err := revokeTokens(tx, now, "session_id = ?", sessionID); err != nil {
@@ -83,8 +88,12 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, keep string, now
 			return err
 		}
 		var err error
-		if n, err = revokeOthers(tx, userID, keep, now); err != nil || n == 0 {
+		if n, err = revokeOthers(tx, userID, keep, now); err != nil {
 			return err
+		}
+		if n == 0 {
+			skipAudit(tx)
+			return nil
 		}
 		return s.changed(tx, Change{UserID: userID})
 	})

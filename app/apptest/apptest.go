@@ -87,6 +87,9 @@ func New(t testing.TB, st *store.Store, c *testclock.Clock, mutate ...func(*app.
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
+	// Before the store closes (cleanups run last first): the audit writer
+	// flushes into it.
+	t.Cleanup(func() { a.Audit.Close(context.Background()) })
 	return &Env{T: t, App: a, Handler: a.Handler(), Clock: c, Logs: logs}
 }
 

@@ -8,6 +8,32 @@ import (
 	"github.com/ironclad-auth/ironclad/models"
 )
 
+// One stored security event.
+type AuditEvent struct {
+	ID   string           `json:"id"`
+	At   time.Time        `json:"at"`
+	Type models.AuditType `json:"type"`
+	// The account the event is about; null when unknown (a login for an unknown username).
+	UserID *string `json:"userId,omitempty"`
+	// The admin who made the change, for ROLE_CHANGED and ACTIVE_CHANGED.
+	ActorID *string `json:"actorId,omitempty"`
+	// The session the event concerns.
+	SessionID *string `json:"sessionId,omitempty"`
+	// The client IP (behind TRUSTED_PROXIES, the real client's).
+	IP        *string `json:"ip,omitempty"`
+	UserAgent *string `json:"userAgent,omitempty"`
+}
+
+type AuditEventConnection struct {
+	Edges    []*AuditEventEdge `json:"edges"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+type AuditEventEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *AuditEvent `json:"node"`
+}
+
 type AuthPayload struct {
 	AccessToken string `json:"accessToken"`
 	// Null in cookie mode (REFRESH_TOKEN_COOKIE=true): the token is in an HttpOnly cookie instead.
