@@ -101,6 +101,15 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger, stdout io.Writ
 		}
 	}
 
+	if cfg.MetricsAddr != "" {
+		// Scraped through the drain too: stopped only when serve returns.
+		mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		defer stop()
+		if _, err := a.ServeMetrics(mctx); err != nil {
+			return err
+		}
+	}
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err

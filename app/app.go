@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/internal/metrics"
 	"github.com/ironclad-auth/ironclad/store"
 )
 
@@ -30,7 +31,9 @@ type App struct {
 	// ring, nil in HS256 mode or with JWT_PRIVATE_KEY_FILE.
 	Tokens *auth.Tokens
 	Keys   *auth.KeyRing
-	redis  *redis.Client // nil without REDIS_URL
+	// Metrics holds the Prometheus families; nil unless METRICS_ADDR is set.
+	Metrics *metrics.Metrics
+	redis   *redis.Client // nil without REDIS_URL
 	// draining is set by Drain when the process is shutting down.
 	draining atomic.Bool
 }
@@ -111,6 +114,11 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		return nil, err
 	}
 	hasher := auth.NewHasher(cfg.HashParams, cfg.HashConcurrency, 2*time.Second)
+	var m *metrics.Metrics
+	if cfg.MetricsAddr != "" {
+		m = metrics.New(metrics.Sources{Store: st, Hasher: hasher, Tokens: tokens})
+		hasher.SetObserver(m)
+	}
 	var rdb *redis.Client
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
@@ -147,9 +155,10 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		ReuseGrace:     cfg.ReuseGrace,
 		TrustedProxies: cfg.TrustedProxies,
 		Limiter:        limiter,
+		Observer:       authObserver(m),
 	}, log)
 	cookies := auth.NewCookies(auth.CookieConfig{Enabled: cfg.RefreshTokenCookie, Secure: cfg.CookieSecure, Path: GraphQLPath})
-	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys}, nil
+	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys, Metrics: m}, nil
 }
 
 // openKeys installs the signing keys JWT_ALG and JWT_PRIVATE_KEY_FILE ask

@@ -22,6 +22,7 @@ const maxBodyBytes = 1 << 20
 func (a *App) Handler() http.Handler {
 	gql := graph.NewHandler(&graph.Resolver{Auth: a.Auth, Store: a.Store, Log: a.Log, Cookies: a.Cookies}, graph.Options{
 		Introspection: a.Config.Playground,
+		Observer:      graphObserver(a.Metrics),
 	})
 	mux := http.NewServeMux()
 	mux.Handle(GraphQLPath, withTimeout(a.Config.RequestTimeout,

@@ -44,6 +44,9 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Limiter counts failed logins; nil means in memory with the defaults.
 	Limiter *LoginLimiter
+	// Observer is told the outcome of each flow (metrics); nil observes
+	// nothing.
+	Observer Observer
 }
 
 // Service runs Ironclad's credential and session flows: login, refresh,
@@ -63,6 +66,7 @@ type Service struct {
 	log     *slog.Logger
 	opts    Options
 	limiter *LoginLimiter
+	obs     Observer
 	sealer  *sealer // seals successors kept for the reuse grace window
 }
 
@@ -86,7 +90,11 @@ func NewService(st *store.Store, tokens *Tokens, hasher *Hasher, opts Options, l
 			panic("auth.NewService: " + err.Error())
 		}
 	}
-	s := &Service{store: st, tokens: tokens, hasher: hasher, log: log, opts: opts, limiter: lim, sealer: sl}
+	obs := opts.Observer
+	if obs == nil {
+		obs = NopObserver{}
+	}
+	s := &Service{store: st, tokens: tokens, hasher: hasher, log: log, opts: opts, limiter: lim, obs: obs, sealer: sl}
 	s.Accounts = &Accounts{s: s}
 	s.PersonalTokens = &PersonalTokens{store: st, log: log, now: opts.Now}
 	return s
@@ -100,6 +108,7 @@ type Grant struct {
 	RefreshTTL   time.Duration // time left until the new refresh token expires
 	User         *models.User
 	SessionID    string
+	grace        bool // a replay within the reuse grace window
 }
 
 func (s *Service) grant(u *models.User, sessionID, refresh string, refreshExp, now time.Time) (*Grant, error) {

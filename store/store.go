@@ -341,6 +341,10 @@ func (s *Store) Dialect() string { return s.dialect }
 // as a query counter. Application code uses the Store's methods.
 func (s *Store) DB() *gorm.DB { return s.db }
 
+// SQLDB returns the connection pool under the store, for its statistics
+// (metrics); statements go through DB.
+func (s *Store) SQLDB() *sql.DB { return s.sqlDB }
+
 // utc normalizes a time for storage: UTC (so SQLite's text timestamps compare
 // correctly as strings) at microsecond precision (what Postgres keeps), so
 // both databases hold and return the same value.
