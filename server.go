@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ironclad-auth/ironclad/app"
+	"github.com/ironclad-auth/ironclad/internal/requestid"
 )
 
 func main() {
@@ -70,10 +71,11 @@ func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	// Every line logged with a request's context names the request.
 	if cfg.Production {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(requestid.LogHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(requestid.LogHandler(slog.NewTextHandler(w, opts)))
 }
 
 // serve runs the HTTP server until ctx ends, then drains in-flight requests.

@@ -64,7 +64,7 @@ func (a *App) Handler() http.Handler {
 		mux.Handle("GET /{$}", pg)
 		mux.Handle("GET "+playground.AssetsPath, pg)
 	}
-	return accessLog(a.Log, a.closeWhenDraining(securityHeaders(mux)))
+	return withRequestID(a.Config.TrustedProxies, accessLog(a.Log, a.closeWhenDraining(securityHeaders(mux))))
 }
 
 // Drain marks the server as shutting down: /readyz answers 503 from now on,
