@@ -14,7 +14,9 @@ import (
 var generatedID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // trustProxy trusts the proxy at 203.0.113.7 (TRUSTED_PROXIES).
-func trustProxy(c *app.Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32")} }
+func trustProxy(c *app.Config) {
+	c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32")}
+}
 
 // linesOf returns the log records naming request id.
 func linesOf(t *testing.T, e *apptest.Env, id string) []map[string]any {
