@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"github.com/ironclad-auth/ironclad/app/apptest"
 	"github.com/ironclad-auth/ironclad/auth"
 	"github.com/ironclad-auth/ironclad/models"
+	"github.com/ironclad-auth/ironclad/store"
+	"github.com/ironclad-auth/ironclad/store/storetest"
 )
 
 // withMetrics turns the metrics on, on a free loopback port.
@@ -209,5 +212,33 @@ func TestOwnListenerAndRegistry(t *testing.T) {
 	}
 	if got := value(t, scrape(t, serveMetrics(t, b)), `ironclad_logins_total{outcome="ok"}`); got != 0 {
 		t.Errorf("logins on b = %v, want 0: the registries are shared", got)
+	}
+}
+
+// With REDIS_URL the Redis invalidation channel is exported beside the
+// database's.
+func TestRedisChannelExported(t *testing.T) {
+	url := os.Getenv("TEST_REDIS_URL")
+	if url == "" {
+		t.Skip("TEST_REDIS_URL is not set")
+	}
+	dsn, _ := storetest.OpenDSN(t, "sqlite")
+	st, err := store.OpenWith(context.Background(), dsn, store.Options{RedisURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := apptest.New(t, st, nil, withMetrics)
+	select {
+	case <-st.IdentityListening():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the Redis channel never connected")
+	}
+	expo := scrape(t, serveMetrics(t, e))
+	if got := value(t, expo, `ironclad_invalidation_channel_up{source="redis"}`); got != 1 {
+		t.Errorf("redis channel up = %v, want 1", got)
+	}
+	if got := value(t, expo, `ironclad_invalidation_channel_reconnects_total{source="redis"}`); got != 0 {
+		t.Errorf("redis channel reconnects = %v, want 0", got)
 	}
 }
