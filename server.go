@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ironclad-auth/ironclad/app"
+	"github.com/ironclad-auth/ironclad/internal/requestid"
 )
 
 func main() {
@@ -70,10 +71,11 @@ func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	// Every line logged with a request's context names the request.
 	if cfg.Production {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(requestid.LogHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(requestid.LogHandler(slog.NewTextHandler(w, opts)))
 }
 
 // serve runs the HTTP server until ctx ends, then drains in-flight requests.
@@ -97,6 +99,15 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger, stdout io.Writ
 	}
 	if cfg.PprofAddr != "" {
 		if err := app.ServePprof(ctx, cfg.PprofAddr, log); err != nil {
+			return err
+		}
+	}
+
+	if cfg.MetricsAddr != "" {
+		// Scraped through the drain too: stopped only when serve returns.
+		mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		defer stop()
+		if _, err := a.ServeMetrics(mctx); err != nil {
 			return err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/internal/metrics"
 	"github.com/ironclad-auth/ironclad/store"
 )
 
@@ -33,7 +34,9 @@ type App struct {
 	// Audit writes failed-login and rate-limit events in the background;
 	// Audit.Dropped counts those a full buffer refused.
 	Audit *auth.AuditWriter
-	redis *redis.Client // nil without REDIS_URL
+	// Metrics holds the Prometheus families; nil unless METRICS_ADDR is set.
+	Metrics *metrics.Metrics
+	redis   *redis.Client // nil without REDIS_URL
 	// draining is set by Drain when the process is shutting down.
 	draining atomic.Bool
 }
@@ -123,6 +126,11 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		return nil, err
 	}
 	hasher := auth.NewHasher(cfg.HashParams, cfg.HashConcurrency, 2*time.Second)
+	var m *metrics.Metrics
+	if cfg.MetricsAddr != "" {
+		m = metrics.New(metrics.Sources{Store: st, Hasher: hasher, Tokens: tokens})
+		hasher.SetObserver(m)
+	}
 	var rdb *redis.Client
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
@@ -162,6 +170,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		Limiter:        limiter,
 		Audit:          audit,
 		AuditRetention: cfg.AuditRetention,
+		Observer:       authObserver(m),
 	}, log)
 	// The login's dummy path imitates the stored mix of hash formats; a
 	// failed count leaves it to argon2id alone until the next one.
@@ -171,7 +180,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 	}
 	cancel()
 	cookies := auth.NewCookies(auth.CookieConfig{Enabled: cfg.RefreshTokenCookie, Secure: cfg.CookieSecure, Path: GraphQLPath})
-	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys, Audit: audit}, nil
+	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys, Audit: audit, Metrics: m}, nil
 }
 
 // openKeys installs the signing keys JWT_ALG and JWT_PRIVATE_KEY_FILE ask

@@ -78,6 +78,9 @@ type Config struct {
 	ShutdownDrain      time.Duration // SHUTDOWN_DRAIN
 	// PprofAddr, when set, serves net/http/pprof on this loopback address.
 	PprofAddr string
+	// MetricsAddr, when set, serves the Prometheus exposition on this
+	// address, on its own listener.
+	MetricsAddr string
 	// GC is the garbage collector's tuning (gc.go).
 	GC GCSettings
 }
@@ -286,6 +289,9 @@ var Settings = []Setting{
 	{Name: "PPROF_ADDR", Default: "(none: off)",
 		Doc: "serve Go's profiler (`/debug/pprof/`) on this address, on its own listener; only loopback addresses are accepted (`127.0.0.1:6060`, `[::1]:6060`, `localhost:6060`)",
 		set: func(c *Config, v string) (err error) { c.PprofAddr, err = parsePprofAddr(v); return err }},
+	{Name: "METRICS_ADDR", Default: "(none: off)",
+		Doc: "serve Prometheus metrics (`/metrics`, see [Metrics](#metrics)) on this address, on its own listener, never on `ADDR`: for example `127.0.0.1:9464`, or `:9464` for a scraper on the network",
+		set: func(c *Config, v string) (err error) { c.MetricsAddr, err = parseMetricsAddr(v); return err }},
 }
 
 // defaults is the Config before any variable is read.

@@ -25,7 +25,7 @@ func withCORS(origins []string, next http.Handler) http.Handler {
 		AllowedOrigins:   origins, // exact matches; config refuses "*"
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
 		AllowedHeaders:   allowed,
-		ExposedHeaders:   []string{"WWW-Authenticate"},
+		ExposedHeaders:   []string{"WWW-Authenticate", RequestIDHeader}, // the id a user can quote in a support request
 		AllowCredentials: true,
 		MaxAge:           corsMaxAge,
 	}).Handler(next)

@@ -44,7 +44,8 @@ func TestCORS(t *testing.T) {
 			}
 			r := post(e, site)
 			if r.Header.Get("Access-Control-Allow-Origin") != site || r.Header.Get("Access-Control-Allow-Credentials") != "true" ||
-				!strings.Contains(r.Header.Get("Access-Control-Expose-Headers"), "Www-Authenticate") {
+				!strings.Contains(r.Header.Get("Access-Control-Expose-Headers"), "Www-Authenticate") ||
+				!strings.Contains(r.Header.Get("Access-Control-Expose-Headers"), "X-Request-Id") {
 				t.Fatalf("POST from %s: %v", site, r.Header)
 			}
 		})

@@ -22,6 +22,7 @@ const maxBodyBytes = 1 << 20
 func (a *App) Handler() http.Handler {
 	gql := graph.NewHandler(&graph.Resolver{Auth: a.Auth, Store: a.Store, Log: a.Log, Cookies: a.Cookies}, graph.Options{
 		Introspection: a.Config.Playground,
+		Observer:      graphObserver(a.Metrics),
 	})
 	mux := http.NewServeMux()
 	mux.Handle(GraphQLPath, withTimeout(a.Config.RequestTimeout,
@@ -63,7 +64,7 @@ func (a *App) Handler() http.Handler {
 		mux.Handle("GET /{$}", pg)
 		mux.Handle("GET "+playground.AssetsPath, pg)
 	}
-	return accessLog(a.Log, a.closeWhenDraining(securityHeaders(mux)))
+	return withRequestID(a.Config.TrustedProxies, accessLog(a.Log, a.closeWhenDraining(securityHeaders(mux))))
 }
 
 // Drain marks the server as shutting down: /readyz answers 503 from now on,

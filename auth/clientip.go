@@ -71,6 +71,25 @@ func clientIP(remoteAddr string, xff []string, trusted []netip.Prefix) string {
 	return client.String()
 }
 
+// TrustedPeer reports whether the connection's peer, remoteAddr as
+// net/http gives it, is one of the trusted proxies: the same decision that
+// lets its X-Forwarded-For name the client, for the other headers a proxy
+// sets (X-Request-Id).
+func TrustedPeer(remoteAddr string, trusted []netip.Prefix) bool {
+	if len(trusted) == 0 {
+		return false
+	}
+	host := remoteAddr
+	if h, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		host = h
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	return isTrusted(peer.Unmap().WithZone(""), trusted)
+}
+
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	for _, p := range trusted {
 		if p.Contains(a) {

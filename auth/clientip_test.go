@@ -66,3 +66,26 @@ func TestClientIP(t *testing.T) {
 		})
 	}
 }
+
+func TestTrustedPeer(t *testing.T) {
+	trusted, _ := ParseTrustedProxies("10.0.0.0/8, 2001:db8::1")
+	tests := []struct {
+		remote  string
+		trusted []netip.Prefix
+		want    bool
+	}{
+		{"10.1.2.3:443", trusted, true},
+		{"[::ffff:10.1.2.3]:443", trusted, true},
+		{"[2001:db8::1]:443", trusted, true},
+		{"[fe80::1%eth0]:443", trusted, false},
+		{"192.0.2.1:443", trusted, false},
+		{"10.1.2.3:443", nil, false},
+		{"garbage", trusted, false},
+		{"10.1.2.3", trusted, true},
+	}
+	for _, tt := range tests {
+		if got := TrustedPeer(tt.remote, tt.trusted); got != tt.want {
+			t.Errorf("TrustedPeer(%q) = %v, want %v", tt.remote, got, tt.want)
+		}
+	}
+}

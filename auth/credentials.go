@@ -16,21 +16,36 @@ import (
 
 // Login checks a username and password and starts a new session for the
 // client of ctx.
-func (s *Service) Login(ctx context.Context, username, password string) (*Grant, error) {
+func (s *Service) Login(ctx context.Context, username, password string) (g *Grant, err error) {
 	c := ClientFrom(ctx)
+	// Every return below sets outcome, or leaves LoginError for a failure
+	// of a dependency; a busy hashing pool is told apart by its error.
+	outcome := LoginError
+	defer func() {
+		if outcome == LoginError && errors.Is(err, ErrBusy) {
+			outcome = LoginBusy
+		}
+		s.obs.Login(outcome)
+	}()
 	if username == "" || password == "" {
+		outcome = LoginInvalidInput
 		return nil, models.BadInput("username and password are required")
 	}
 	if utf8.RuneCountInString(username) > MaxUsernameLen {
+		outcome = LoginInvalidInput
 		return nil, models.BadField("username", fmt.Sprintf("username must be at most %d characters", MaxUsernameLen))
 	}
 	if len(password) > MaxPasswordLen {
+		outcome = LoginInvalidInput
 		return nil, models.BadField("password", fmt.Sprintf("password must be at most %d bytes", MaxPasswordLen))
 	}
 	// Counted before any hashing: over the limit costs no argon2 work, and
 	// parallel guesses cannot all pass a check made before any was counted.
 	att, err := s.limiter.begin(ctx, username, c.IP)
 	if err != nil {
+		if att != nil {
+			outcome = LoginRateLimited
+		}
 		s.rateLimited(ctx, att, "", "", c)
 		return nil, err
 	}
@@ -45,6 +60,7 @@ func (s *Service) Login(ctx context.Context, username, password string) (*Grant,
 			return nil, err
 		}
 		att.failed()
+		outcome = LoginInvalidCredentials
 		s.log.InfoContext(ctx, "login failed", "event", "login_failed", "ip", c.IP, "user_agent", c.UserAgent)
 		// Not the attempted username: it may be a password typed in the wrong field.
 		s.audit.async(s.audit.event(ctx, models.AuditLoginFailed, "", "", map[string]any{"reason": "unknown_user"}))
@@ -59,6 +75,10 @@ func (s *Service) Login(ctx context.Context, username, password string) (*Grant,
 	}
 	if !ok || !u.Active {
 		att.failed()
+		outcome = LoginInvalidCredentials
+		if ok {
+			outcome = LoginInactive // the right password: the client still learns nothing more
+		}
 		// An inactive account answers like a wrong password, after the same work.
 		s.log.InfoContext(ctx, "login failed", "event", "login_failed", "user_id", u.ID, "ip", c.IP, "user_agent", c.UserAgent)
 		reason := "wrong_password"
@@ -93,10 +113,11 @@ func (s *Service) Login(ctx context.Context, username, password string) (*Grant,
 		return nil, fmt.Errorf("login: %w", err)
 	}
 	u.LastLoginAt = &now
-	g, err := s.grant(u, sess.ID, plain, tok.ExpiresAt, now)
+	g, err = s.grant(u, sess.ID, plain, tok.ExpiresAt, now)
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
 	}
+	outcome = LoginOK
 	s.log.InfoContext(ctx, "login succeeded", "event", "login_succeeded", "user_id", u.ID, "session_id", g.SessionID, "ip", c.IP, "user_agent", c.UserAgent)
 	return g, nil
 }
@@ -164,6 +185,9 @@ func (s *Service) ChangePassword(ctx context.Context, current, newPassword strin
 		return nil, fmt.Errorf("change password: %w", err)
 	}
 	u.PasswordHash = hash
+	if n > 0 {
+		s.obs.SessionsEnded(EndPasswordChanged, int(n))
+	}
 	s.log.InfoContext(ctx, "password changed", "event", "password_changed", "other_sessions_ended", n,
 		"user_id", u.ID, "session_id", v.SessionID, "ip", c.IP, "user_agent", c.UserAgent)
 	return s.grant(&u, v.SessionID, plain, next.ExpiresAt, now)
@@ -182,4 +206,9 @@ func (s *Service) rateLimited(ctx context.Context, att *attempt, userID, session
 		attrs = append(attrs, "user_id", userID)
 	}
 	s.log.WarnContext(ctx, "login attempt refused: too many failures", attrs...)
+	if att.scope == "user" {
+		s.obs.RateLimited(LimiterUser)
+	} else {
+		s.obs.RateLimited(LimiterIP)
+	}
 }

@@ -11,7 +11,8 @@
 //   - personal_tokens.go: PersonalTokens (create, list, revoke, authenticate);
 //   - tokens.go and token_cache.go: JWT access tokens and the cache of
 //     verified ones; password.go: argon2id in a bounded pool; ratelimit.go:
-//     the login limiter; clientip.go; cookies.go; context.go: the Viewer.
+//     the login limiter; clientip.go; cookies.go; context.go: the Viewer;
+//   - observer.go: the Observer told each flow's outcome (metrics).
 //
 // Access tokens are short-lived HMAC-signed JWTs; refresh tokens and personal
 // access tokens are opaque random strings stored only as their SHA-256 hash.

@@ -70,6 +70,7 @@ func (s *Service) replay(ctx context.Context, tok *models.RefreshToken, sess *mo
 	if err != nil {
 		return nil, err
 	}
+	g.grace = true
 	s.log.InfoContext(ctx, "token refreshed within the reuse grace window", "event", "token_refreshed", "grace", true,
 		"user_id", nu.ID, "session_id", nsess.ID, "ip", c.IP, "user_agent", c.UserAgent)
 	return g, nil

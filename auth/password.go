@@ -69,7 +69,8 @@ type Hasher struct {
 	dummy      string // PHC hash with params, matching no password
 	mix        atomic.Pointer[dummyMix]
 
-	onWait func() // test hook: called once a caller has queued for a slot
+	obs    Observer // told each computation's duration; set by SetObserver
+	onWait func()   // test hook: called once a caller has queued for a slot
 }
 
 // NewHasher returns a Hasher with params p. At most maxConcurrent hashes run
@@ -89,12 +90,28 @@ func NewHasher(p Params, maxConcurrent int, maxWait time.Duration) *Hasher {
 		sem:        make(chan struct{}, maxConcurrent),
 		maxWaiting: waitersPerSlot * int64(maxConcurrent),
 		maxWait:    maxWait,
+		obs:        NopObserver{},
 	}
 	// The dummy is random salt and random "hash" in h's format: verifying
 	// against it costs exactly one real verification, yet building it costs no
 	// argon2 work, and no password can match it.
 	h.dummy = encodeHash(p, mustRandom(int(p.SaltLen)), mustRandom(int(p.KeyLen)))
 	return h
+}
+
+// SetObserver sets the Observer told the duration of each hash; call it
+// before the Hasher is used. nil observes nothing.
+func (h *Hasher) SetObserver(o Observer) {
+	if o == nil {
+		o = NopObserver{}
+	}
+	h.obs = o
+}
+
+// Stats returns how many callers wait for a hashing slot and how many
+// hashes are running now.
+func (h *Hasher) Stats() (waiting, active int) {
+	return int(h.waiting.Load()), len(h.sem)
 }
 
 // Params returns the parameters new hashes are made with.
@@ -110,8 +127,10 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	start := time.Now()
 	key := argon2.IDKey([]byte(password), salt, h.params.Time, h.params.Memory, h.params.Threads, h.params.KeyLen)
 	release()
+	h.obs.Hashed(time.Since(start))
 	return encodeHash(h.params, salt, key), nil
 }
 
@@ -136,8 +155,10 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, need
 	if err != nil {
 		return false, false, err
 	}
+	start := time.Now()
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 	release()
+	h.obs.Hashed(time.Since(start))
 	ok = subtle.ConstantTimeCompare(got, want) == 1
 	return ok, p != h.params, nil
 }

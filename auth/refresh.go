@@ -12,7 +12,8 @@ import (
 
 // Refresh rotates a refresh token: it returns a new pair and marks the
 // presented token used. A used token presented again ends its session.
-func (s *Service) Refresh(ctx context.Context, refresh string) (*Grant, error) {
+func (s *Service) Refresh(ctx context.Context, refresh string) (g *Grant, err error) {
+	defer func() { s.obs.Refresh(refreshOutcome(g, err)) }()
 	c := ClientFrom(ctx)
 	if refresh == "" || len(refresh) > maxRefreshLen {
 		return nil, ErrRefreshInvalid
@@ -58,7 +59,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (*Grant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
-	g, err := s.grant(u, sess.ID, plain, next.ExpiresAt, now)
+	g, err = s.grant(u, sess.ID, plain, next.ExpiresAt, now)
 	if err != nil {
 		return nil, err
 	}
@@ -88,8 +89,12 @@ func (s *Service) checkRefresh(ctx context.Context, tok *models.RefreshToken, se
 // which, so both lose the session.
 func (s *Service) reused(ctx context.Context, tok *models.RefreshToken, c Client) error {
 	ev := s.audit.event(ctx, models.AuditRefreshReuse, tok.UserID, tok.SessionID, nil)
-	if _, err := s.store.RevokeSession(with(ctx, ev), tok.SessionID, s.opts.Now().UTC()); err != nil {
+	ended, err := s.store.RevokeSession(with(ctx, ev), tok.SessionID, s.opts.Now().UTC())
+	if err != nil {
 		return fmt.Errorf("refresh: revoke reused session: %w", err)
+	}
+	if ended {
+		s.obs.SessionsEnded(EndReused, 1)
 	}
 	s.log.WarnContext(ctx, "refresh token reused; session revoked", "event", "refresh_token_reused", "user_id", tok.UserID, "session_id", tok.SessionID, "ip", c.IP, "user_agent", c.UserAgent)
 	return ErrRefreshReused

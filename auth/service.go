@@ -53,6 +53,9 @@ type Options struct {
 	// AuditRetention is how long audit events are kept (AUDIT_RETENTION);
 	// 0 keeps them forever.
 	AuditRetention time.Duration
+	// Observer is told the outcome of each flow (metrics); nil observes
+	// nothing.
+	Observer Observer
 }
 
 // Service runs Ironclad's credential and session flows: login, refresh,
@@ -72,6 +75,7 @@ type Service struct {
 	log     *slog.Logger
 	opts    Options
 	limiter *LoginLimiter
+	obs     Observer
 	sealer  *sealer // seals successors kept for the reuse grace window
 
 	mixAt      atomic.Int64 // when the stored hash formats were last counted (unix ns)
@@ -100,7 +104,11 @@ func NewService(st *store.Store, tokens *Tokens, hasher *Hasher, opts Options, l
 		}
 	}
 	audit := auditor{now: opts.Now, writer: opts.Audit}
-	s := &Service{store: st, tokens: tokens, hasher: hasher, log: log, opts: opts, limiter: lim, sealer: sl, audit: audit}
+	obs := opts.Observer
+	if obs == nil {
+		obs = NopObserver{}
+	}
+	s := &Service{store: st, tokens: tokens, hasher: hasher, log: log, opts: opts, limiter: lim, obs: obs, sealer: sl, audit: audit}
 	s.Accounts = &Accounts{s: s}
 	s.PersonalTokens = &PersonalTokens{store: st, log: log, now: opts.Now, audit: audit}
 	return s
@@ -114,6 +122,7 @@ type Grant struct {
 	RefreshTTL   time.Duration // time left until the new refresh token expires
 	User         *models.User
 	SessionID    string
+	grace        bool // a replay within the reuse grace window
 }
 
 func (s *Service) grant(u *models.User, sessionID, refresh string, refreshExp, now time.Time) (*Grant, error) {

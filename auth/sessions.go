@@ -67,6 +67,7 @@ func (s *Service) Logout(ctx context.Context, refresh string) error {
 		return fmt.Errorf("logout: %w", err)
 	}
 	if ended {
+		s.obs.SessionsEnded(EndLogout, 1)
 		s.log.InfoContext(ctx, "logged out", "event", "logout", "user_id", tok.UserID, "session_id", tok.SessionID, "ip", c.IP, "user_agent", c.UserAgent)
 	}
 	return nil
@@ -83,6 +84,9 @@ func (s *Service) LogoutAll(ctx context.Context) (int, error) {
 	n, err := s.store.RevokeUserSessions(with(ctx, ev), v.User.ID, "", s.opts.Now().UTC())
 	if err != nil {
 		return 0, fmt.Errorf("logout all: %w", err)
+	}
+	if n > 0 {
+		s.obs.SessionsEnded(EndLogoutAll, int(n))
 	}
 	s.log.InfoContext(ctx, "logged out everywhere", "event", "logout_all", "sessions_ended", n,
 		"user_id", v.User.ID, "session_id", v.SessionID, "ip", c.IP, "user_agent", c.UserAgent)
@@ -106,6 +110,7 @@ func (s *Service) RevokeSession(ctx context.Context, sessionID string) (bool, er
 		return false, fmt.Errorf("revoke session: %w", err)
 	}
 	if ended {
+		s.obs.SessionsEnded(EndRevoked, 1)
 		s.log.InfoContext(ctx, "session revoked", "event", "session_revoked", "user_id", v.User.ID, "session_id", sessionID,
 			"by_session_id", v.SessionID, "ip", c.IP, "user_agent", c.UserAgent)
 	}

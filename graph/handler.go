@@ -17,6 +17,9 @@ import (
 type Options struct {
 	Introspection   bool // allow schema introspection (development, or PLAYGROUND=true)
 	ComplexityLimit int  // maximum query complexity; <= 0 means 200
+	// Observer, when set, is told the type, result and duration of each
+	// request (metrics).
+	Observer Observer
 }
 
 // NewHandler returns the GraphQL endpoint: POST (and GET for queries only),
@@ -65,7 +68,7 @@ func NewHandler(r *Resolver, opts Options) http.Handler {
 	srv.Use(newComplexityLimit(opts.ComplexityLimit))
 	srv.Use(oneCredentialField{})
 	srv.Use(authStatus{})
-	return requireTransport(withAuthStatus(srv))
+	return requireTransport(withAuthStatus(opts.Observer, srv))
 }
 
 // isJSON reports whether a Content-Type names a JSON body gqlgen's POST

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -34,6 +35,10 @@ type authOutcome struct {
 	unauthorized bool // data is null because authentication failed
 	invalidToken bool // an access token was sent and refused
 	unavailable  int  // data is null because the database could not answer: the retryAfter, in seconds
+	// For the Observer: whether the executor answered, and how.
+	answered bool
+	op       OpType
+	result   Result
 }
 
 type outcomeKey struct{}
@@ -55,6 +60,10 @@ func (authStatus) InterceptResponse(ctx context.Context, next graphql.ResponseHa
 	if o == nil || resp == nil {
 		return resp
 	}
+	op, result := operationOf(ctx), resultOf(resp.Errors)
+	o.mu.Lock()
+	o.answered, o.op, o.result = true, op, result
+	o.mu.Unlock()
 	if retry, ok := unavailable(resp.Data, resp.Errors); ok {
 		o.mu.Lock()
 		o.unavailable = retry
@@ -104,11 +113,24 @@ func unavailable(data []byte, errs gqlerror.List) (retryAfter int, ok bool) {
 // withAuthStatus answers 401 instead of 200 when the executor reported an
 // authentication failure and the response is application/graphql-response+json.
 // It changes only the status line and one header; the body streams through.
-func withAuthStatus(next http.Handler) http.Handler {
+// It also tells obs, when not nil, how each request the executor answered
+// ended.
+func withAuthStatus(obs Observer, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o := &authOutcome{}
 		sw := &statusWriter{ResponseWriter: w, outcome: o}
+		if obs == nil {
+			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, o)))
+			return
+		}
+		start := time.Now()
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, o)))
+		o.mu.Lock()
+		answered, op, result := o.answered, o.op, o.result
+		o.mu.Unlock()
+		if answered {
+			obs.Operation(op, result, time.Since(start))
+		}
 	})
 }
 

@@ -39,8 +39,10 @@ func (s *Store) Identity(ctx context.Context, userID, sessionID string, now time
 		return &row.User, row.live(now), nil
 	}
 	if u, live, ok := s.cache.get(userID, sessionID, now); ok {
+		s.cache.hits.Add(1)
 		return u, live, nil
 	}
+	s.cache.misses.Add(1)
 	gen := s.cache.generation()
 	row, err := s.identity(ctx, userID, sessionID)
 	if err != nil {

@@ -66,7 +66,9 @@ type identityCache struct {
 	// the old state back after the change dropped it.
 	gen      uint64
 	observer atomic.Pointer[func(IdentityEvent)]
-	onKeys   atomic.Pointer[func()] // Store.OnKeysChanged
+	// hits and misses count the lookups of Identity, for metrics.
+	hits, misses atomic.Uint64
+	onKeys       atomic.Pointer[func()] // Store.OnKeysChanged
 }
 
 type cachedUser struct {
@@ -265,4 +267,14 @@ func (s *Store) IdentityListening() <-chan struct{} {
 		return done
 	}
 	return s.notify.connected
+}
+
+// IdentityCacheStats returns how many Identity lookups the identity cache
+// answered (hits) and how many went to the database (misses); both zero
+// when the cache is off.
+func (s *Store) IdentityCacheStats() (hits, misses uint64) {
+	if s.cache == nil {
+		return 0, 0
+	}
+	return s.cache.hits.Load(), s.cache.misses.Load()
 }

@@ -66,6 +66,9 @@ type notifier struct {
 	interval time.Duration
 	beatID   string // this notifier's heartbeat payload suffix
 
+	// states of the channels, for metrics: Postgres first when both.
+	states []*channelState
+
 	queue     chan Change  // changes waiting to be published on Redis
 	inFlight  atomic.Int64 // changes taken from queue and not yet published
 	published atomic.Int64 // changes published on Redis
@@ -84,6 +87,12 @@ func startNotifier(cache *identityCache, log *slog.Logger, pgDSN string, rdb *re
 	_, _ = rand.Read(id)
 	n := &notifier{cache: cache, log: log, redis: rdb, cancel: cancel, connected: make(chan struct{}),
 		beat: beat, interval: interval, beatID: hex.EncodeToString(id)}
+	if pgDSN != "" {
+		n.states = append(n.states, &channelState{source: SourcePostgres})
+	}
+	if rdb != nil {
+		n.states = append(n.states, &channelState{source: SourceRedis})
+	}
 	if pgDSN != "" {
 		n.pending.Add(1)
 		n.wg.Go(func() { n.listenPostgres(ctx, pgDSN, sync.OnceFunc(n.pending.Done)) })
@@ -291,6 +300,12 @@ func (n *notifier) listenRedis(ctx context.Context, first func()) {
 // listening flushes the cache once a channel is (re)connected: changes made
 // while it was down were never heard.
 func (n *notifier) listening(source string, pid uint32) {
+	if st := n.state(source); st != nil {
+		if st.connected.Swap(true) {
+			st.reconnects.Add(1)
+		}
+		st.up.Store(true)
+	}
 	n.log.Info("identity notification channel listening", "source", source)
 	n.cache.flush(source)
 	n.cache.emit(IdentityEvent{Kind: EventListening, Source: source, PID: pid})
@@ -299,9 +314,58 @@ func (n *notifier) listening(source string, pid uint32) {
 // dropped flushes the cache when a channel fails; until it reconnects,
 // entries live at most their TTL.
 func (n *notifier) dropped(source string, err error) {
+	if st := n.state(source); st != nil {
+		st.up.Store(false)
+	}
 	n.log.Warn("identity notification channel dropped; reconnecting", "source", source, "err", err)
 	n.cache.flush(source)
 	n.cache.emit(IdentityEvent{Kind: EventDisconnected, Source: source, Err: err})
+}
+
+// channelState is what metrics see of one notification channel.
+type channelState struct {
+	source     string
+	up         atomic.Bool   // connected and listening now
+	connected  atomic.Bool   // connected at least once
+	reconnects atomic.Uint64 // connections after the first
+}
+
+func (n *notifier) state(source string) *channelState {
+	for _, st := range n.states {
+		if st.source == source {
+			return st
+		}
+	}
+	return nil
+}
+
+// ChannelState is the state of one identity notification channel.
+type ChannelState struct {
+	Source     string // SourcePostgres or SourceRedis
+	Up         bool   // connected and listening now
+	Reconnects uint64 // connections made after the first one
+}
+
+// ChannelStates returns the state of each notification channel of this
+// Store: none on SQLite without Redis or without an identity cache.
+func (s *Store) ChannelStates() []ChannelState {
+	if s.notify == nil {
+		return nil
+	}
+	out := make([]ChannelState, len(s.notify.states))
+	for i, st := range s.notify.states {
+		out[i] = ChannelState{Source: st.source, Up: st.up.Load(), Reconnects: st.reconnects.Load()}
+	}
+	return out
+}
+
+// ChannelSources returns the sources ChannelStates reports, in its order.
+func (s *Store) ChannelSources() []string {
+	var out []string
+	for _, st := range s.ChannelStates() {
+		out = append(out, st.Source)
+	}
+	return out
 }
 
 // jitter spreads reconnections of many replicas: d ± 25 %.

@@ -35,6 +35,7 @@ func TestSilentChannelDetected(t *testing.T) {
 		// be frozen from here.
 		t.Skipf("the LISTEN backend %d is not a process of this machine: %v", pid, err)
 	}
+	wantChannel(t, s, store.ChannelState{Source: store.SourcePostgres, Up: true, Reconnects: 0})
 	u, sess := identityFixture(t, s, "frozen")
 	wantIdentity(t, s, u, sess, t0, true, true)
 
@@ -48,6 +49,7 @@ func TestSilentChannelDetected(t *testing.T) {
 	if !errors.Is(ev.Err, store.ErrChannelSilent) {
 		t.Fatalf("disconnected with %v, want ErrChannelSilent", ev.Err)
 	}
+	wantChannel(t, s, store.ChannelState{Source: store.SourcePostgres, Up: false, Reconnects: 0})
 	// Flushed: the change made while the channel was silent is seen.
 	wantIdentity(t, s, u, sess, t0, false, true)
 
@@ -55,6 +57,7 @@ func TestSilentChannelDetected(t *testing.T) {
 	if again.PID == pid {
 		t.Fatalf("listening again on the frozen backend %d", pid)
 	}
+	wantChannel(t, s, store.ChannelState{Source: store.SourcePostgres, Up: true, Reconnects: 1})
 	// The new connection delivers: a change on another replica reaches s.
 	_ = backend.Signal(syscall.SIGCONT)
 	u2, sess2 := identityFixture(t, s, "thawed")
@@ -66,6 +69,15 @@ func TestSilentChannelDetected(t *testing.T) {
 		return ev.Kind == store.EventInvalidated && ev.Source == store.SourcePostgres && ev.Change.SessionID == sess2.ID
 	})
 	wantIdentity(t, s, u2, sess2, t0, false, true)
+}
+
+// wantChannel fails unless s has the one notification channel want
+// (what the invalidation channel metrics read).
+func wantChannel(t *testing.T, s *store.Store, want store.ChannelState) {
+	t.Helper()
+	if got := s.ChannelStates(); len(got) != 1 || got[0] != want {
+		t.Fatalf("ChannelStates() = %+v, want [%+v]", got, want)
+	}
 }
 
 // TestRedisPublishNeverBlocks points a store at a Redis that accepts

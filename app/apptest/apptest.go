@@ -21,6 +21,7 @@ import (
 	"github.com/ironclad-auth/ironclad/app"
 	"github.com/ironclad-auth/ironclad/auth"
 	"github.com/ironclad-auth/ironclad/graph/model"
+	"github.com/ironclad-auth/ironclad/internal/requestid"
 	"github.com/ironclad-auth/ironclad/internal/testclock"
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
@@ -82,7 +83,7 @@ func New(t testing.TB, st *store.Store, c *testclock.Clock, mutate ...func(*app.
 		c = testclock.New()
 	}
 	logs := &Logs{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(requestid.LogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	a, err := app.New(cfg, st, log, c.Now)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
