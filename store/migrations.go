@@ -69,7 +69,12 @@ func (s *Store) migrations() []*gormigrate.Migration {
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropSigningKeys, dropSigningKeys)),
 		},
 		{
-			ID:       "202612020002_audit_events",
+			ID:       "202612020101_email_verified",
+			Migrate:  gormigrate.MigrateFunc(s.execDDL(emailVerifiedPostgres, emailVerifiedSQLite)),
+			Rollback: gormigrate.RollbackFunc(s.execDDL(dropEmailVerified, dropEmailVerified)),
+		},
+		{
+			ID:       "202612020201_audit_events",
 			Migrate:  gormigrate.MigrateFunc(s.execDDL(auditMigrationPostgres, auditMigrationSQLite)),
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropAuditMigration, dropAuditMigration)),
 		},
