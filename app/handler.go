@@ -70,8 +70,14 @@ func (a *App) Handler() http.Handler {
 // Drain marks the server as shutting down: /readyz answers 503 from now on,
 // and every response asks its client to close the connection, so keep-alive
 // connections end one by one after their next response instead of being
-// cut while a request may be on its way.
-func (a *App) Drain() { a.draining.Store(true) }
+// cut while a request may be on its way. The audit events buffered now are
+// written at once (Close writes the rest).
+func (a *App) Drain() {
+	a.draining.Store(true)
+	if a.Audit != nil {
+		go a.Audit.Flush(context.Background()) // each batch is bounded by its own timeout
+	}
+}
 
 // closeWhenDraining adds Connection: close to responses once Drain was
 // called; net/http then closes the connection after the response.

@@ -74,7 +74,7 @@ func (s *Store) migrations() []*gormigrate.Migration {
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropEmailVerified, dropEmailVerified)),
 		},
 		{
-			ID:       "202612020002_audit_events",
+			ID:       "202612020201_audit_events",
 			Migrate:  gormigrate.MigrateFunc(s.execDDL(auditMigrationPostgres, auditMigrationSQLite)),
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropAuditMigration, dropAuditMigration)),
 		},
