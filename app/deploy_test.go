@@ -250,3 +250,53 @@ func TestComposeHAProxyConfigValid(t *testing.T) {
 		t.Fatalf("haproxy -c -f deploy/haproxy.cfg: %v\n%s", err, out)
 	}
 }
+
+// The systemd unit's Environment= rows are configuration variables that
+// load, with the secret its EnvironmentFile holds; where systemd is
+// installed, systemd-analyze accepts the unit.
+func TestSystemdUnit(t *testing.T) {
+	raw, err := os.ReadFile("../deploy/ironclad.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := settingNames()
+	env := map[string]string{"JWT_SECRET": "unit-test-secret-0123456789abcdefgh"}
+	for _, l := range strings.Split(string(raw), "\n") {
+		v, ok := strings.CutPrefix(l, "Environment=")
+		if !ok {
+			continue
+		}
+		k, val, _ := strings.Cut(strings.Trim(v, `"`), "=")
+		if !names[k] {
+			t.Errorf("deploy/ironclad.service sets %s, which is not in the configuration table (app.Settings)", k)
+		}
+		if strings.ContainsAny(val, " \t") {
+			t.Errorf("deploy/ironclad.service: %s=%q has a space: systemd splits it", k, val)
+		}
+		env[k] = val
+	}
+	c, err := LoadConfig(mapEnv(env))
+	if err != nil {
+		t.Fatalf("the unit's environment is refused: %v", err)
+	}
+	if c.Playground || c.SignupEnabled || !strings.HasPrefix(c.DatabaseURL, "/var/lib/ironclad/") || len(c.TrustedProxies) != 2 {
+		t.Errorf("unit: playground %v, signup %v, database %q, trusted %v; want both off, the state folder, loopback trusted", c.Playground, c.SignupEnabled, c.DatabaseURL, c.TrustedProxies)
+	}
+
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Log("systemd-analyze is not installed: the unit's syntax is not verified")
+		return
+	}
+	// verify wants the ExecStart program and the EnvironmentFile to exist.
+	dir := t.TempDir()
+	unit := strings.Replace(string(raw), "ExecStart=/usr/local/bin/ironclad", "ExecStart=/bin/true", 1)
+	unit = strings.Replace(unit, "EnvironmentFile=/", "EnvironmentFile=-/", 1)
+	if err := os.WriteFile(dir+"/ironclad.service", []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "verify", dir+"/ironclad.service").CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("systemd-analyze verify deploy/ironclad.service: %v\n%s", err, out)
+	}
+}
