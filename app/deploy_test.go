@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/ironclad-auth/ironclad/store"
 )
 
 // settingNames is every variable name of the Settings table (one row may
@@ -34,12 +36,17 @@ type composeFile struct {
 	} `yaml:"services"`
 }
 
+// composeSecret stands for the JWT_SECRET compose reads from its
+// environment.
+const composeSecret = "compose-test-secret-0123456789abcdef"
+
 // composeVar is ${NAME:?message} or ${NAME:-default} or ${NAME}.
 var composeVar = regexp.MustCompile(`\$\{([A-Z_]+)(?::?[-?][^}]*)?\}`)
 
 // Every variable deploy/compose.yaml sets for an Ironclad replica is a row
-// of the configuration table, and together they are a configuration
-// production accepts (with the secret compose takes from the environment).
+// of the configuration table, and together they are a configuration that
+// loads: on Postgres and Redis, behind a trusted balancer, with the one
+// secret compose takes from the environment.
 func TestComposeEnvironment(t *testing.T) {
 	raw, err := os.ReadFile("../deploy/compose.yaml")
 	if err != nil {
@@ -68,7 +75,7 @@ func TestComposeEnvironment(t *testing.T) {
 			}
 			s := composeVar.ReplaceAllStringFunc(strings.TrimSpace(toString(v)), func(m string) string {
 				if composeVar.FindStringSubmatch(m)[1] == "JWT_SECRET" {
-					return "compose-test-secret-0123456789abcdef"
+					return composeSecret
 				}
 				t.Errorf("service %s: %s takes %s from the environment; only JWT_SECRET should", name, k, m)
 				return ""
@@ -80,8 +87,8 @@ func TestComposeEnvironment(t *testing.T) {
 			t.Errorf("service %s: the configuration is refused: %v", name, err)
 			continue
 		}
-		if !c.Production || c.RedisURL == "" || len(c.TrustedProxies) == 0 {
-			t.Errorf("service %s: production %v, REDIS_URL set %v, TRUSTED_PROXIES %v; want production on Redis behind a trusted balancer", name, c.Production, c.RedisURL != "", c.TrustedProxies)
+		if !store.IsPostgresDSN(c.DatabaseURL) || c.RedisURL == "" || len(c.TrustedProxies) == 0 || string(c.JWTSecret) != composeSecret {
+			t.Errorf("service %s: Postgres %v, REDIS_URL set %v, TRUSTED_PROXIES %v, JWT_SECRET from the environment %v; want all", name, store.IsPostgresDSN(c.DatabaseURL), c.RedisURL != "", c.TrustedProxies, string(c.JWTSecret) == composeSecret)
 		}
 	}
 	slices.Sort(replicas)
