@@ -127,6 +127,8 @@ backend ironclad
 	})
 	// Listening once the statistics page answers.
 	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		resp, err := http.Get(b.stats)
 		if err == nil {
@@ -141,7 +143,10 @@ backend ironclad
 		if time.Now().After(deadline) {
 			t.Fatalf("haproxy not listening after 30s: %v\n%s", err, b.log)
 		}
-		time.Sleep(20 * time.Millisecond) // polling interval of a condition with a deadline
+		select {
+		case <-tick.C:
+		case <-b.done:
+		}
 	}
 }
 
