@@ -254,6 +254,11 @@ func TestRollingRestartBehindHAProxy(t *testing.T) {
 		"REQUEST_TIMEOUT=30s",
 		"DB_STATEMENT_TIMEOUT=30s",
 	}
+	if url := os.Getenv("TEST_REDIS_URL"); url != "" {
+		// As in production: the limiter's counters and the invalidations
+		// shared through Redis too, under keys of this run alone.
+		env = append(env, "REDIS_URL="+url, fmt.Sprintf("REDIS_KEY_PREFIX=ironclad-rolling-%d:", time.Now().UnixNano()))
+	}
 	const username = "rolling"
 	create := startProc(t, env, apptest.Password+"\n", "createuser", "--username", username, "--password-stdin")
 	if code := create.wait(t, time.Minute); code != 0 {
@@ -467,8 +472,8 @@ func TestRollingRestartBehindHAProxy(t *testing.T) {
 		s := lb.server(t, fmt.Sprintf("r%d", i))
 		retries, redispatches, lbErrors = retries+s.retries, redispatches+s.redispatches, lbErrors+s.errors
 	}
-	t.Logf("rolling restart of 2 replicas behind HAProxy: %d requests (%d me, %d refreshes) from %d workers, %d during the restart (%s); %d failed; HAProxy: %d retries, %d redispatches, %d server errors",
-		total(), tally.me.Load(), tally.refreshes.Load(), rollWorkers, during, elapsed.Round(time.Millisecond), tally.failures.Load(), retries, redispatches, lbErrors)
+	t.Logf("rolling restart of 2 replicas behind HAProxy (Redis %v): %d requests (%d me, %d refreshes) from %d workers, %d during the restart (%s); %d failed; HAProxy: %d retries, %d redispatches, %d server errors",
+		os.Getenv("TEST_REDIS_URL") != "", total(), tally.me.Load(), tally.refreshes.Load(), rollWorkers, during, elapsed.Round(time.Millisecond), tally.failures.Load(), retries, redispatches, lbErrors)
 	// None needed the balancer's rescue: each replica left the pool
 	// before it closed a connection.
 	if retries+redispatches+lbErrors > 0 {
