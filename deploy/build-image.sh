@@ -19,9 +19,13 @@ echo "building the static binary"
 CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags '-s -w' -o "$ctx/ironclad" .
 # Static: no program interpreter, no shared library (file says "statically
 # linked"; ldd says "not a dynamic executable").
-if ! file "$ctx/ironclad" | grep -q 'statically linked'; then
-	echo "the binary is not statically linked: $(file "$ctx/ironclad")" >&2
+if ldd "$ctx/ironclad" >/dev/null 2>&1; then
+	echo "the binary is dynamically linked:" >&2
+	ldd "$ctx/ironclad" >&2
 	exit 1
+fi
+if command -v file >/dev/null; then
+	file "$ctx/ironclad"
 fi
 "$ctx/ironclad" version
 
@@ -30,7 +34,7 @@ mkdir "$ctx/data"
 
 echo "building $image"
 # shellcheck disable=SC2086 # PODMAN_BUILD_FLAGS is a list of flags
-podman build --format docker ${PODMAN_BUILD_FLAGS:-} --build-arg VERSION="$version" \
+podman build --format docker ${PODMAN_BUILD_FLAGS:-} --label org.opencontainers.image.version="$version" \
 	-f Containerfile -t "$image" "$ctx"
 
 echo "checking $image"
@@ -50,6 +54,7 @@ want cmd "$(inspect '{{json .Config.Cmd}}')" '["serve"]'
 want healthcheck "$(inspect '{{json .Config.Healthcheck.Test}}')" '["CMD","/ironclad","healthcheck"]'
 want volumes "$(inspect '{{json .Config.Volumes}}')" '{"/data":{}}'
 want ports "$(inspect '{{json .Config.ExposedPorts}}')" '{"8080/tcp":{}}'
+want version "$(inspect '{{index .Config.Labels "org.opencontainers.image.version"}}')" "$version"
 want os/arch "$(inspect '{{.Os}}/{{.Architecture}}')" "linux/$(go env GOARCH)"
 env=$(inspect '{{json .Config.Env}}')
 for v in '"DATA_DIR=/data"' '"DATABASE_URL=/data/ironclad.db"' '"ADDR=:8080"'; do
