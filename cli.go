@@ -66,6 +66,7 @@ func commands() []*command {
 		changePasswordCommand(),
 		importCommand(),
 		{name: "keys", args: "list | rotate [--activate-now] | revoke KID", summary: "list, rotate or revoke the access-token signing keys", maxArgs: 3, flags: keysFlags},
+		{name: "healthcheck", summary: "GET /readyz on ADDR: exit 0 if ready, 1 if not (a container's HEALTHCHECK)", flags: healthcheckFlags},
 		{name: "help", args: "[COMMAND]", summary: "show this help, or a command's flags", noConfig: true, maxArgs: 1},
 		{name: "version", summary: "print the version and VCS revision of this build", noConfig: true, flags: func(*flag.FlagSet) func(context.Context, commandEnv) error {
 			return func(_ context.Context, env commandEnv) error { fmt.Fprintln(env.stdout, version()); return nil }
