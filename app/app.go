@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/graph"
 	"github.com/ironclad-auth/ironclad/store"
 )
 
@@ -30,7 +31,9 @@ type App struct {
 	// ring, nil in HS256 mode or with JWT_PRIVATE_KEY_FILE.
 	Tokens *auth.Tokens
 	Keys   *auth.KeyRing
-	redis  *redis.Client // nil without REDIS_URL
+	// Live tracks this replica's websocket connections (subscriptions).
+	Live  *graph.Live
+	redis *redis.Client // nil without REDIS_URL
 	// draining is set by Drain when the process is shutting down.
 	draining atomic.Bool
 }
@@ -61,8 +64,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	return a, nil
 }
 
-// Close releases Redis and the database.
+// Close closes the websockets, and releases Redis and the database.
 func (a *App) Close() {
+	a.Live.Close()
 	if a.redis != nil {
 		a.redis.Close()
 	}
@@ -149,7 +153,8 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		Limiter:        limiter,
 	}, log)
 	cookies := auth.NewCookies(auth.CookieConfig{Enabled: cfg.RefreshTokenCookie, Secure: cfg.CookieSecure, Path: GraphQLPath})
-	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys}, nil
+	live := graph.NewLive(svc, st, log, graph.LiveOptions{MaxPerUser: cfg.WSMaxPerUser, Now: now})
+	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys, Live: live}, nil
 }
 
 // openKeys installs the signing keys JWT_ALG and JWT_PRIVATE_KEY_FILE ask

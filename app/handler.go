@@ -21,7 +21,10 @@ const maxBodyBytes = 1 << 20
 // Handler builds every route of the server in one place.
 func (a *App) Handler() http.Handler {
 	gql := graph.NewHandler(&graph.Resolver{Auth: a.Auth, Store: a.Store, Log: a.Log, Cookies: a.Cookies}, graph.Options{
-		Introspection: a.Config.Playground,
+		Introspection:  a.Config.Playground,
+		Live:           a.Live,
+		AllowedOrigins: a.Config.CORSAllowedOrigins,
+		CookieMode:     a.Config.RefreshTokenCookie,
 	})
 	mux := http.NewServeMux()
 	mux.Handle(GraphQLPath, withTimeout(a.Config.RequestTimeout,
@@ -69,8 +72,13 @@ func (a *App) Handler() http.Handler {
 // Drain marks the server as shutting down: /readyz answers 503 from now on,
 // and every response asks its client to close the connection, so keep-alive
 // connections end one by one after their next response instead of being
-// cut while a request may be on its way.
-func (a *App) Drain() { a.draining.Store(true) }
+// cut while a request may be on its way. Websockets, which http.Server's
+// Shutdown does not track, are closed at once with 1001 (going away): their
+// clients reconnect to another replica.
+func (a *App) Drain() {
+	a.draining.Store(true)
+	a.Live.Shutdown()
+}
 
 // closeWhenDraining adds Connection: close to responses once Drain was
 // called; net/http then closes the connection after the response.

@@ -79,20 +79,26 @@ func (c *tokenCache) len() int {
 // verifyCached is VerifyAccess for the per-request path: it returns the
 // user and session an access token names, from the cache when the token
 // verified before and the clock still lies within its validity, and from
-// a full verification otherwise. Errors are those of VerifyAccess.
-func (t *Tokens) verifyCached(token string) (userID, sessionID string, err error) {
+// a full verification otherwise, and until, the instant it stops being
+// accepted (exp plus leeway, or the end of its key's window). Errors are
+// those of VerifyAccess.
+func (t *Tokens) verifyCached(token string) (userID, sessionID string, until time.Time, err error) {
 	if t.cache == nil || len(token) > MaxAccessTokenLen {
 		// Oversized tokens never verify: refuse them before hashing them
 		// for a lookup.
 		claims, err := t.VerifyAccess(token)
 		if err != nil {
-			return "", "", err
+			return "", "", time.Time{}, err
 		}
-		return claims.Subject, claims.SessionID, nil
+		until := claims.ExpiresAt.Add(t.leeway)
+		if end := t.keys.Load().minUntil; !end.IsZero() && end.Before(until) {
+			until = end
+		}
+		return claims.Subject, claims.SessionID, until, nil
 	}
 	if v, ok := t.cache.get(token); ok {
 		if v.valid(t.now()) {
-			return v.userID, v.sessionID, nil
+			return v.userID, v.sessionID, v.until, nil
 		}
 		// Expired (or the clock went back): the full check below gives
 		// the precise error.
@@ -100,7 +106,7 @@ func (t *Tokens) verifyCached(token string) (userID, sessionID string, err error
 	}
 	claims, err := t.VerifyAccess(token)
 	if err != nil {
-		return "", "", err
+		return "", "", time.Time{}, err
 	}
 	v := verifiedToken{userID: claims.Subject, sessionID: claims.SessionID, until: claims.ExpiresAt.Add(t.leeway)}
 	// The parser checked nbf and iat (WithIssuedAt) against now - leeway;
@@ -117,7 +123,7 @@ func (t *Tokens) verifyCached(token string) (userID, sessionID string, err error
 		v.until = end // the key's window closes first (keys.go)
 	}
 	t.cache.put(token, v)
-	return v.userID, v.sessionID, nil
+	return v.userID, v.sessionID, v.until, nil
 }
 
 // clear forgets every entry: a key stopped verifying.

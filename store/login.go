@@ -43,7 +43,7 @@ func (s *Store) StartLoginSession(ctx context.Context, sess *models.Session, tok
 			return err
 		}
 		// lastLoginAt is part of what Identity returns (the me query shows it).
-		return s.changed(tx, Change{UserID: sess.UserID})
+		return s.changed(tx, Change{UserID: sess.UserID, StartedSession: sess.ID})
 	})
 	if errors.Is(err, gorm.ErrForeignKeyViolated) {
 		return ErrNotFound // the user was deleted meanwhile
@@ -70,7 +70,7 @@ const startLoginSessionSQL = `WITH u AS (
 SELECT pg_notify(@channel, @change) FROM t`
 
 func (s *Store) startLoginSessionPostgres(ctx context.Context, sess *models.Session, tok *models.RefreshToken, at time.Time, newHash string) error {
-	c := Change{UserID: sess.UserID}
+	c := Change{UserID: sess.UserID, StartedSession: sess.ID}
 	res := s.db.WithContext(ctx).Exec(startLoginSessionSQL, map[string]any{
 		"at": utc(at), "updated": utc(time.Now()), "hash": newHash, "user": sess.UserID,
 		"session": sess.ID, "s_created": sess.CreatedAt, "s_used": sess.LastUsedAt, "s_expires": sess.ExpiresAt,

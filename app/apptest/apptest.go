@@ -51,6 +51,7 @@ type Env struct {
 	Handler http.Handler
 	Clock   *testclock.Clock
 	Logs    *Logs
+	server  *httptest.Server // URL's listener, started on first use
 }
 
 // Config returns the configuration of a test server: the environment a
@@ -87,6 +88,7 @@ func New(t testing.TB, st *store.Store, c *testclock.Clock, mutate ...func(*app.
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
+	t.Cleanup(a.Live.Close)
 	return &Env{T: t, App: a, Handler: a.Handler(), Clock: c, Logs: logs}
 }
 
