@@ -107,7 +107,7 @@ func TestLiveSessionEndsOnOtherReplica(t *testing.T) {
 					a, b := apptest.Pair(t, kind)
 					admin := a.Session("admin", models.RoleAdmin)
 					a.CreateUser("bob", apptest.Password, models.RoleUser)
-					actor := a.Login("bob", apptest.Password) // the device acting
+					actor := a.Login("bob", apptest.Password)  // the device acting
 					victim := b.Login("bob", apptest.Password) // the device signed out
 					ws := b.MustDialWS(nil)
 					ws.Connect(apptest.Bearer(victim.AccessToken))

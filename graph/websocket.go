@@ -52,6 +52,8 @@ type liveConn struct {
 	authed bool
 	closed bool
 	subs   map[*liveSub]struct{}
+	// readDeadline drops a connection that answers no ping (SetReadDeadline).
+	readDeadline *time.Timer
 
 	// pushed counts events handed to subscriptions, written those sent on
 	// the socket; wrote is signalled after each write of an event.
@@ -187,6 +189,9 @@ func (lc *liveConn) terminate(code int, reason string) {
 	lc.closeOnce.Do(func() {
 		lc.mu.Lock()
 		lc.closed = true
+		if lc.readDeadline != nil {
+			lc.readDeadline.Stop()
+		}
 		ws := lc.ws
 		lc.mu.Unlock()
 		lc.live.remove(lc)
@@ -251,9 +256,28 @@ func (lc *liveConn) Subprotocol() string { return lc.ws.Subprotocol() }
 // SetReadLimit bounds one message.
 func (lc *liveConn) SetReadLimit(n int64) { lc.ws.SetReadLimit(n) }
 
+// SetReadDeadline drops the connection at t unless called again first:
+// gqlgen's transport sets it to twice the ping interval after each ping,
+// and clears it when the pong comes.
+func (lc *liveConn) SetReadDeadline(t time.Time) error {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.readDeadline != nil {
+		lc.readDeadline.Stop()
+		lc.readDeadline = nil
+	}
+	if !t.IsZero() {
+		lc.readDeadline = time.AfterFunc(time.Until(t), func() {
+			lc.terminate(CloseTryAgainLater, "no pong")
+		})
+	}
+	return nil
+}
+
 var (
-	_ transport.WebsocketConn        = (*liveConn)(nil)
-	_ transport.WebsocketReadLimiter = (*liveConn)(nil)
+	_ transport.WebsocketConn          = (*liveConn)(nil)
+	_ transport.WebsocketReadLimiter   = (*liveConn)(nil)
+	_ transport.WebsocketReadDeadliner = (*liveConn)(nil)
 )
 
 // liveAccept is the transport.WebsocketImplementation: it upgrades the
@@ -324,13 +348,15 @@ func (l *Live) init(ctx context.Context, payload transport.InitPayload) (context
 		return refuse(ctx, CloseUnauthorized, "Unauthorized")
 	}
 	var v auth.Viewer
+	actx, cancel := context.WithTimeout(ctx, recheckTimeout)
+	defer cancel()
 	lc.header = payload.Authorization()
 	switch {
 	case lc.header != "":
-		v = l.auth.Authenticate(ctx, lc.header)
+		v = l.auth.Authenticate(actx, lc.header)
 	case lc.refresh != "":
 		lc.cookie = true
-		v = l.auth.AuthenticateRefreshToken(ctx, lc.refresh)
+		v = l.auth.AuthenticateRefreshToken(actx, lc.refresh)
 	default:
 		v = auth.Viewer{Err: auth.ErrMissingToken}
 	}
