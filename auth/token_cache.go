@@ -17,6 +17,7 @@ type verifiedToken struct {
 	userID, sessionID string
 	from              time.Time // accepted from here (the later of nbf and iat, less leeway)
 	until             time.Time // accepted strictly before this (exp plus leeway)
+	expires           time.Time // exp plus leeway: the token's own end, whatever its key's window
 }
 
 // valid reports whether the parser would still accept the token at now.
@@ -79,9 +80,9 @@ func (c *tokenCache) len() int {
 // verifyCached is VerifyAccess for the per-request path: it returns the
 // user and session an access token names, from the cache when the token
 // verified before and the clock still lies within its validity, and from
-// a full verification otherwise, and until, the instant it stops being
-// accepted (exp plus leeway, or the end of its key's window). Errors are
-// those of VerifyAccess.
+// a full verification otherwise, and until, the instant the token itself
+// stops being accepted (exp plus leeway, whatever its key's window: a live
+// connection ends then). Errors are those of VerifyAccess.
 func (t *Tokens) verifyCached(token string) (userID, sessionID string, until time.Time, err error) {
 	if t.cache == nil || len(token) > MaxAccessTokenLen {
 		// Oversized tokens never verify: refuse them before hashing them
@@ -90,15 +91,11 @@ func (t *Tokens) verifyCached(token string) (userID, sessionID string, until tim
 		if err != nil {
 			return "", "", time.Time{}, err
 		}
-		until := claims.ExpiresAt.Add(t.leeway)
-		if end := t.keys.Load().minUntil; !end.IsZero() && end.Before(until) {
-			until = end
-		}
-		return claims.Subject, claims.SessionID, until, nil
+		return claims.Subject, claims.SessionID, claims.ExpiresAt.Add(t.leeway), nil
 	}
 	if v, ok := t.cache.get(token); ok {
 		if v.valid(t.now()) {
-			return v.userID, v.sessionID, v.until, nil
+			return v.userID, v.sessionID, v.expires, nil
 		}
 		// Expired (or the clock went back): the full check below gives
 		// the precise error.
@@ -109,6 +106,7 @@ func (t *Tokens) verifyCached(token string) (userID, sessionID string, until tim
 		return "", "", time.Time{}, err
 	}
 	v := verifiedToken{userID: claims.Subject, sessionID: claims.SessionID, until: claims.ExpiresAt.Add(t.leeway)}
+	v.expires = v.until
 	// The parser checked nbf and iat (WithIssuedAt) against now - leeway;
 	// both are optional in the claims, exp is required.
 	if claims.NotBefore != nil {
@@ -123,7 +121,7 @@ func (t *Tokens) verifyCached(token string) (userID, sessionID string, until tim
 		v.until = end // the key's window closes first (keys.go)
 	}
 	t.cache.put(token, v)
-	return v.userID, v.sessionID, v.until, nil
+	return v.userID, v.sessionID, v.expires, nil
 }
 
 // clear forgets every entry: a key stopped verifying.

@@ -203,6 +203,7 @@ func (l *Live) snapshot(keep func(*liveConn) bool) []*liveConn {
 // recheck authenticates lc's credential again, as a request carrying it
 // would be now, and acts on the difference.
 func (l *Live) recheck(lc *liveConn) {
+	l.log.Debug("re-checking a websocket")
 	old, ok := lc.current()
 	if !ok {
 		return

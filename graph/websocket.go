@@ -130,12 +130,11 @@ func (lc *liveConn) subscribe(ctx context.Context, role models.Role) <-chan *mod
 	}
 	lc.subs[s] = struct{}{}
 	lc.mu.Unlock()
-	go func() {
-		<-ctx.Done()
+	context.AfterFunc(ctx, func() { // no goroutine waits while the subscription runs
 		lc.mu.Lock()
 		delete(lc.subs, s)
 		lc.mu.Unlock()
-	}()
+	})
 	return s.ch
 }
 
@@ -195,6 +194,7 @@ func (lc *liveConn) terminate(code int, reason string) {
 		ws := lc.ws
 		lc.mu.Unlock()
 		lc.live.remove(lc)
+		lc.live.log.Debug("websocket closed", "code", code, "reason", reason)
 		if ws == nil {
 			return
 		}
