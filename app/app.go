@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/graph"
 	"github.com/ironclad-auth/ironclad/internal/metrics"
 	"github.com/ironclad-auth/ironclad/store"
 )
@@ -36,7 +37,9 @@ type App struct {
 	Audit *auth.AuditWriter
 	// Metrics holds the Prometheus families; nil unless METRICS_ADDR is set.
 	Metrics *metrics.Metrics
-	redis   *redis.Client // nil without REDIS_URL
+	// Live tracks this replica's websocket connections (subscriptions).
+	Live  *graph.Live
+	redis *redis.Client // nil without REDIS_URL
 	// draining is set by Drain when the process is shutting down.
 	draining atomic.Bool
 }
@@ -70,9 +73,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 // auditCloseTimeout bounds the last write of buffered audit events.
 const auditCloseTimeout = 5 * time.Second
 
-// Close writes the buffered audit events, then releases Redis and the
-// database.
+// Close closes the websockets, writes the buffered audit events, then
+// releases Redis and the database.
 func (a *App) Close() {
+	a.Live.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), auditCloseTimeout)
 	defer cancel()
 	if err := a.Audit.Close(ctx); err != nil {
@@ -180,7 +184,8 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 	}
 	cancel()
 	cookies := auth.NewCookies(auth.CookieConfig{Enabled: cfg.RefreshTokenCookie, Secure: cfg.CookieSecure, Path: GraphQLPath})
-	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys, Audit: audit, Metrics: m}, nil
+	live := graph.NewLive(svc, st, log, graph.LiveOptions{MaxPerUser: cfg.WSMaxPerUser, Now: now})
+	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys, Audit: audit, Metrics: m, Live: live}, nil
 }
 
 // openKeys installs the signing keys JWT_ALG and JWT_PRIVATE_KEY_FILE ask

@@ -83,6 +83,9 @@ type Config struct {
 	MetricsAddr string
 	// GC is the garbage collector's tuning (gc.go).
 	GC GCSettings
+	// WSMaxPerUser bounds the websocket connections of one user on one
+	// replica (WS_MAX_PER_USER).
+	WSMaxPerUser int
 }
 
 // Setting is one environment variable: its name, the default as the README
@@ -284,6 +287,9 @@ var Settings = []Setting{
 			}
 			return nil
 		}},
+	{Name: "WS_MAX_PER_USER", Default: "`20`",
+		Doc: "websocket connections (subscriptions on `/query`) one user may hold open **on one replica**, 1 to 1000; the next one is closed with `4429` at `connection_init`. The count is per replica: it bounds each process's memory without a shared counter that a crashed replica would leave stale, so behind N replicas a user holds at most N × this",
+		set: count(func(c *Config) *int { return &c.WSMaxPerUser }, 1, 1000)},
 	{Name: "GOGC`, `GOMEMLIMIT", Default: "(Ironclad's: `GOGC=400` under a soft limit)",
 		Doc: "the Go runtime's own garbage-collector settings. With neither set, Ironclad collects at `GOGC=400` under a soft memory limit of 64 MiB plus the hashing pool's memory (102 MiB on 2 CPUs). Setting either one leaves the runtime to them"},
 	{Name: "PPROF_ADDR", Default: "(none: off)",
@@ -303,6 +309,7 @@ func defaults() Config {
 		RequestTimeout:   10 * time.Second,
 		StatementTimeout: 5 * time.Second,
 		ShutdownDrain:    5 * time.Second,
+		WSMaxPerUser:     20,
 		DataDir:          "data",
 		JWTIssuer:        "ironclad",
 		JWTLeeway:        5 * time.Second,

@@ -21,8 +21,11 @@ const maxBodyBytes = 1 << 20
 // Handler builds every route of the server in one place.
 func (a *App) Handler() http.Handler {
 	gql := graph.NewHandler(&graph.Resolver{Auth: a.Auth, Store: a.Store, Log: a.Log, Cookies: a.Cookies}, graph.Options{
-		Introspection: a.Config.Playground,
-		Observer:      graphObserver(a.Metrics),
+		Introspection:  a.Config.Playground,
+		Observer:       graphObserver(a.Metrics),
+		Live:           a.Live,
+		AllowedOrigins: a.Config.CORSAllowedOrigins,
+		CookieMode:     a.Config.RefreshTokenCookie,
 	})
 	mux := http.NewServeMux()
 	mux.Handle(GraphQLPath, withTimeout(a.Config.RequestTimeout,
@@ -71,12 +74,15 @@ func (a *App) Handler() http.Handler {
 // and every response asks its client to close the connection, so keep-alive
 // connections end one by one after their next response instead of being
 // cut while a request may be on its way. The audit events buffered now are
-// written at once (Close writes the rest).
+// written at once (Close writes the rest). Websockets, which http.Server's
+// Shutdown does not track, are closed at once with 1001 (going away): their
+// clients reconnect to another replica.
 func (a *App) Drain() {
 	a.draining.Store(true)
 	if a.Audit != nil {
 		go a.Audit.Flush(context.Background()) // each batch is bounded by its own timeout
 	}
+	a.Live.Shutdown()
 }
 
 // closeWhenDraining adds Connection: close to responses once Drain was

@@ -49,10 +49,22 @@ func (s *Service) Authenticate(ctx context.Context, header string) Viewer {
 	if strings.HasPrefix(token, PersonalTokenPrefix) {
 		return s.PersonalTokens.authenticate(ctx, token)
 	}
-	userID, sessionID, err := s.tokens.verifyCached(token)
+	userID, sessionID, until, err := s.tokens.verifyCached(token)
 	if err != nil {
 		return Viewer{Err: err}
 	}
+	v := s.AuthenticateSession(ctx, userID, sessionID)
+	if v.User != nil {
+		v.ExpiresAt = until
+	}
+	return v
+}
+
+// AuthenticateSession loads the user and session of a verified credential
+// as Authenticate does for an access token: the Viewer of an active user's
+// live session, or why not. A live connection re-checks its session with
+// it when it hears that the user or session changed.
+func (s *Service) AuthenticateSession(ctx context.Context, userID, sessionID string) Viewer {
 	u, live, err := s.store.Identity(ctx, userID, sessionID, s.opts.Now().UTC())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -65,4 +77,30 @@ func (s *Service) Authenticate(ctx context.Context, header string) Viewer {
 		return Viewer{Err: ErrSessionRevoked}
 	}
 	return Viewer{User: u, SessionID: sessionID, Scopes: models.RoleScopes(u.Role)}
+}
+
+// AuthenticateRefreshToken is the Viewer of the session a refresh token
+// belongs to, when the token would be accepted now (the order of checks
+// is refreshing's), without using it: nothing is rotated or written. It
+// authenticates a websocket handshake carrying the refresh cookie; the
+// Viewer's ExpiresAt is the token's end.
+func (s *Service) AuthenticateRefreshToken(ctx context.Context, token string) Viewer {
+	info, err := s.VerifyToken(ctx, token)
+	switch {
+	case err != nil:
+		return Viewer{Err: err}
+	case info.TokenType != "refresh":
+		return Viewer{Err: ErrInvalidToken}
+	case !info.Valid:
+		return Viewer{Err: models.Unauthenticated(info.Reason, "the refresh token is not accepted")}
+	}
+	tok, _, _, err := s.store.RefreshTokenByHash(ctx, hashOpaqueToken(token))
+	if err != nil {
+		return Viewer{Err: fmt.Errorf("authenticate refresh token: %w", err)}
+	}
+	v := s.AuthenticateSession(ctx, tok.UserID, tok.SessionID)
+	if v.User != nil {
+		v.ExpiresAt = info.ExpiresAt
+	}
+	return v
 }

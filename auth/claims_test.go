@@ -122,7 +122,7 @@ func TestVerifyAccessClaimTypes(t *testing.T) {
 				t.Errorf("VerifyAccess(%s) claims = %+v, want nil", payload, got)
 			}
 			// The per-request path says the same and caches nothing.
-			if _, _, err := tk.verifyCached(token); err != ErrInvalidToken {
+			if _, _, _, err := tk.verifyCached(token); err != ErrInvalidToken {
 				t.Errorf("verifyCached(%s) error = %v, want %v", payload, err, ErrInvalidToken)
 			}
 			if n := tk.cache.len(); n != 0 {

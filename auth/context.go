@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/ironclad-auth/ironclad/models"
 )
@@ -22,7 +23,11 @@ type Viewer struct {
 	// the user's role; for a personal access token, its scopes that the
 	// role still grants.
 	Scopes models.Scopes
-	Err    error // why User is nil: ErrMissingToken, ErrTokenExpired, ErrInvalidToken, ...
+	// ExpiresAt is when the credential stops being accepted: an access
+	// token's exp plus JWT_LEEWAY, a personal access token's expiry; zero
+	// when it never expires. A live connection ends then.
+	ExpiresAt time.Time
+	Err       error // why User is nil: ErrMissingToken, ErrTokenExpired, ErrInvalidToken, ...
 }
 
 // ByPersonalToken reports whether a personal access token, not a session,
@@ -42,11 +47,15 @@ type Client struct {
 type request struct {
 	client  Client
 	resolve func() Viewer
+	live    bool // resolve on every call: a connection's current viewer
 	once    sync.Once
 	viewer  Viewer
 }
 
 func (r *request) get() Viewer {
+	if r.live {
+		return r.resolve()
+	}
 	r.once.Do(func() { r.viewer = r.resolve() })
 	return r.viewer
 }
@@ -55,6 +64,14 @@ func (r *request) get() Viewer {
 // callers outside HTTP).
 func WithViewer(ctx context.Context, v Viewer) context.Context {
 	return context.WithValue(ctx, ctxKey{}, &request{resolve: func() Viewer { return v }})
+}
+
+// WithLiveViewer returns a context whose viewer is current() at every
+// ViewerFrom, keeping the client of ctx: a long-lived connection (a
+// websocket) authenticated once and re-checked while it lives, whose
+// operations must see its latest viewer.
+func WithLiveViewer(ctx context.Context, current func() Viewer) context.Context {
+	return withRequest(ctx, &request{client: ClientFrom(ctx), resolve: current, live: true})
 }
 
 func withRequest(ctx context.Context, r *request) context.Context {

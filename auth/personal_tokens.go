@@ -173,5 +173,9 @@ func (p *PersonalTokens) authenticate(ctx context.Context, token string) Viewer 
 	}
 	// A token never outranks its owner: a scope the role no longer grants
 	// (an admin demoted since) is dropped.
-	return Viewer{User: u, PersonalTokenID: t.ID, Scopes: t.Scopes.Intersect(models.RoleScopes(u.Role))}
+	v := Viewer{User: u, PersonalTokenID: t.ID, Scopes: t.Scopes.Intersect(models.RoleScopes(u.Role))}
+	if t.ExpiresAt != nil {
+		v.ExpiresAt = *t.ExpiresAt
+	}
+	return v
 }

@@ -18,6 +18,7 @@ type verifiedToken struct {
 	userID, sessionID string
 	from              time.Time // accepted from here (the later of nbf and iat, less leeway)
 	until             time.Time // accepted strictly before this (exp plus leeway)
+	expires           time.Time // exp plus leeway: the token's own end, whatever its key's window
 }
 
 // valid reports whether the parser would still accept the token at now.
@@ -82,21 +83,23 @@ func (c *tokenCache) len() int {
 // verifyCached is VerifyAccess for the per-request path: it returns the
 // user and session an access token names, from the cache when the token
 // verified before and the clock still lies within its validity, and from
-// a full verification otherwise. Errors are those of VerifyAccess.
-func (t *Tokens) verifyCached(token string) (userID, sessionID string, err error) {
+// a full verification otherwise, and until, the instant the token itself
+// stops being accepted (exp plus leeway, whatever its key's window: a live
+// connection ends then). Errors are those of VerifyAccess.
+func (t *Tokens) verifyCached(token string) (userID, sessionID string, until time.Time, err error) {
 	if t.cache == nil || len(token) > MaxAccessTokenLen {
 		// Oversized tokens never verify: refuse them before hashing them
 		// for a lookup.
 		claims, err := t.VerifyAccess(token)
 		if err != nil {
-			return "", "", err
+			return "", "", time.Time{}, err
 		}
-		return claims.Subject, claims.SessionID, nil
+		return claims.Subject, claims.SessionID, claims.ExpiresAt.Add(t.leeway), nil
 	}
 	if v, ok := t.cache.get(token); ok {
 		if v.valid(t.now()) {
 			t.cache.hits.Add(1)
-			return v.userID, v.sessionID, nil
+			return v.userID, v.sessionID, v.expires, nil
 		}
 		// Expired (or the clock went back): the full check below gives
 		// the precise error.
@@ -105,9 +108,10 @@ func (t *Tokens) verifyCached(token string) (userID, sessionID string, err error
 	t.cache.misses.Add(1)
 	claims, err := t.VerifyAccess(token)
 	if err != nil {
-		return "", "", err
+		return "", "", time.Time{}, err
 	}
 	v := verifiedToken{userID: claims.Subject, sessionID: claims.SessionID, until: claims.ExpiresAt.Add(t.leeway)}
+	v.expires = v.until
 	// The parser checked nbf and iat (WithIssuedAt) against now - leeway;
 	// both are optional in the claims, exp is required.
 	if claims.NotBefore != nil {
@@ -122,7 +126,7 @@ func (t *Tokens) verifyCached(token string) (userID, sessionID string, err error
 		v.until = end // the key's window closes first (keys.go)
 	}
 	t.cache.put(token, v)
-	return v.userID, v.sessionID, nil
+	return v.userID, v.sessionID, v.expires, nil
 }
 
 // clear forgets every entry: a key stopped verifying.

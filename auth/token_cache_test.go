@@ -36,7 +36,7 @@ func TestTokenCacheRechecksTime(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := tk.verifyCached(tok); err != nil {
+			if _, _, _, err := tk.verifyCached(tok); err != nil {
 				t.Fatalf("verifyCached(fresh) error = %v", err)
 			}
 			if n := tk.cache.len(); n != 1 {
@@ -44,7 +44,7 @@ func TestTokenCacheRechecksTime(t *testing.T) {
 			}
 			clock = clock.Add(tc.move)
 			for i := range 2 { // a second call must not revive the entry
-				uid, sid, err := tk.verifyCached(tok)
+				uid, sid, _, err := tk.verifyCached(tok)
 				if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
 					t.Fatalf("call %d: verifyCached after %v error = %v, want %v", i, tc.move, err, tc.wantErr)
 				}
@@ -81,7 +81,7 @@ func TestTokenCacheOnlyVerified(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			for range 2 {
-				if _, _, err := tk.verifyCached(tc.token); !errors.Is(err, tc.want) {
+				if _, _, _, err := tk.verifyCached(tc.token); !errors.Is(err, tc.want) {
 					t.Fatalf("verifyCached(%s) error = %v, want %v", tc.name, err, tc.want)
 				}
 			}
@@ -107,7 +107,7 @@ func TestTokenCacheBounded(t *testing.T) {
 	}
 	for round := range 2 {
 		for i, tok := range tokens {
-			uid, sid, err := tk.verifyCached(tok)
+			uid, sid, _, err := tk.verifyCached(tok)
 			if err != nil || uid != fmt.Sprintf("user-%d", i) || sid != fmt.Sprintf("session-%d", i) {
 				t.Fatalf("round %d: verifyCached(token %d) = %q, %q, %v", round, i, uid, sid, err)
 			}
@@ -129,11 +129,11 @@ func TestTokenCacheOff(t *testing.T) {
 	if tk.cache != nil {
 		t.Fatal("cache present with CacheSize -1")
 	}
-	if uid, sid, err := tk.verifyCached(tok); err != nil || uid != "user-1" || sid != "session-1" {
+	if uid, sid, _, err := tk.verifyCached(tok); err != nil || uid != "user-1" || sid != "session-1" {
 		t.Fatalf("verifyCached = %q, %q, %v", uid, sid, err)
 	}
 	clock = clock.Add(time.Hour)
-	if _, _, err := tk.verifyCached(tok); !errors.Is(err, ErrTokenExpired) {
+	if _, _, _, err := tk.verifyCached(tok); !errors.Is(err, ErrTokenExpired) {
 		t.Fatalf("verifyCached(expired) error = %v, want ErrTokenExpired", err)
 	}
 }

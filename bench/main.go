@@ -14,6 +14,7 @@
 //	go run ./bench -before ../main              # also me of another checkout, same run
 //	go run ./bench -env IDENTITY_CACHE_TTL=0   # compare: no identity cache
 //	go run ./bench -gen go      # the built-in Go client instead of wrk
+//	go run ./bench -soak 1000   # 1,000 idle websockets while me runs (soak.go)
 //
 // Postgres comes from BENCH_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable): the harness
@@ -150,6 +151,9 @@ func run(ctx context.Context, cfg config) error {
 	bin, err := build(ctx, cfg.src, work)
 	if err != nil {
 		return err
+	}
+	if *soakSockets > 0 {
+		return runSoak(ctx, cfg, bin) // soak.go
 	}
 	var rows []row
 

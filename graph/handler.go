@@ -20,9 +20,20 @@ type Options struct {
 	// Observer, when set, is told the type, result and duration of each
 	// request (metrics).
 	Observer Observer
+	// Live, when set, serves subscriptions over the websocket transport
+	// (graphql-transport-ws) and tracks the connections.
+	Live *Live
+	// AllowedOrigins are the CORS origins, which may open websockets
+	// besides the server's own origin.
+	AllowedOrigins []string
+	// CookieMode lets a websocket handshake authenticate with the refresh
+	// cookie when connection_init carries no Authorization.
+	CookieMode bool
 }
 
 // NewHandler returns the GraphQL endpoint: POST (and GET for queries only),
+// the websocket transport for subscriptions when opts.Live is set (live.go,
+// websocket.go),
 // the error presenter, panic recovery, a parsed-query cache, automatic
 // persisted queries, the operation limits, the checks on arguments
 // (input.go), introspection or its typed refusal (introspection.go), and
@@ -47,6 +58,10 @@ func NewHandler(r *Resolver, opts Options) http.Handler {
 		},
 	}))
 	srv.AddTransport(transport.Options{})
+	if opts.Live != nil {
+		// Before GET: a handshake is a GET with Upgrade: websocket.
+		srv.AddTransport(websocketTransport(opts.Live))
+	}
 	// GET carries queries only (gqlgen refuses mutations over GET), so a
 	// link or an <img> can never trigger a mutation.
 	srv.AddTransport(transport.GET{})
@@ -68,7 +83,18 @@ func NewHandler(r *Resolver, opts Options) http.Handler {
 	srv.Use(newComplexityLimit(opts.ComplexityLimit))
 	srv.Use(oneCredentialField{})
 	srv.Use(authStatus{})
-	return requireTransport(withAuthStatus(opts.Observer, srv))
+	h := requireTransport(withAuthStatus(opts.Observer, srv))
+	if opts.Live == nil {
+		return h
+	}
+	ws := serveWebsocket(opts.Live, opts, srv)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isWebsocket(r) && r.Method == http.MethodGet {
+			ws.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // isJSON reports whether a Content-Type names a JSON body gqlgen's POST

@@ -39,6 +39,11 @@ const (
 	ReasonSessionRequired   = "session_required"   // the field is not for access tokens
 )
 
+// ReasonOriginNotAllowed is sent with FORBIDDEN (HTTP 403) to a websocket
+// handshake whose Origin is neither the server's nor a CORS_ALLOWED_ORIGINS
+// one: refused before upgrading (cross-site websocket hijacking).
+const ReasonOriginNotAllowed = "origin_not_allowed"
+
 // ReasonIntrospectionDisabled is sent with FORBIDDEN for __schema and __type
 // when introspection is off (PLAYGROUND=false, the production default).
 const ReasonIntrospectionDisabled = "introspection_disabled"

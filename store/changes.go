@@ -38,7 +38,13 @@ package store
 // SetUserActive, SetUserRole (standing.go), UpdateProfile (profile.go),
 // RecordLogin, DeleteUser (users.go) and StartLoginSession (login.go; on
 // Postgres its single statement sends the notification itself, and it then
-// applies and publishes the change as write does).
+// applies and publishes the change as write does; its Change names the new
+// session in StartedSession).
+//
+// Live connections (GraphQL subscriptions) hear every Change through
+// OnIdentityChange and re-check their credentials against the database, so
+// a new flow that ends sessions or changes a user needs nothing beyond its
+// one changed call: its users' sockets learn of it on every replica.
 
 import (
 	"context"
@@ -56,6 +62,11 @@ type Change struct {
 	// Keys means the signing key ring changed (a rotation or revocation):
 	// every replica reloads it (Store.OnKeysChanged).
 	Keys bool
+	// StartedSession names the session a login of UserID just opened, so
+	// that the user's live connections on every replica can be told of the
+	// new sign-in (OTHER_SESSION_STARTED). Only the id travels: whoever
+	// needs the user agent and IP reads them (SessionByID).
+	StartedSession string
 }
 
 // notifyChannel is the Postgres NOTIFY channel (and Redis pub/sub channel)
@@ -63,21 +74,32 @@ type Change struct {
 const notifyChannel = "ironclad_identity"
 
 // encode renders c as a notification payload: "<user id>|<session id>",
-// followed by "|keys" for a key ring change. A replica of an older version
-// reads that one as the session id "|keys", which names no session: the
-// extension is harmless to it.
+// followed by "|keys" for a key ring change, or by "|login:<session id>"
+// for a login. A replica of an older version splits at the first two bars
+// and compares the rest with "keys" only: it reads a login as the user
+// change it also is, and the extensions are harmless to it.
 func (c Change) encode() string {
-	if c.Keys {
+	switch {
+	case c.Keys:
 		return c.UserID + "|" + c.SessionID + "|keys"
+	case c.StartedSession != "":
+		return c.UserID + "|" + c.SessionID + "|" + loginFlag + c.StartedSession
 	}
 	return c.UserID + "|" + c.SessionID
 }
 
-// decodeChange parses a payload made by encode.
+// loginFlag starts the third field of a login's payload.
+const loginFlag = "login:"
+
+// decodeChange parses a payload made by encode, by this version or an
+// older one; a flag it does not know is ignored.
 func decodeChange(payload string) (Change, bool) {
 	u, rest, ok := strings.Cut(payload, "|")
 	sid, flag, _ := strings.Cut(rest, "|")
 	c := Change{UserID: u, SessionID: sid, Keys: flag == "keys"}
+	if started, isLogin := strings.CutPrefix(flag, loginFlag); isLogin && !strings.Contains(started, "|") {
+		c.StartedSession = started
+	}
 	return c, ok && (u != "" || sid != "" || c.Keys)
 }
 

@@ -68,7 +68,8 @@ type identityCache struct {
 	observer atomic.Pointer[func(IdentityEvent)]
 	// hits and misses count the lookups of Identity, for metrics.
 	hits, misses atomic.Uint64
-	onKeys       atomic.Pointer[func()] // Store.OnKeysChanged
+	onKeys       atomic.Pointer[func()]             // Store.OnKeysChanged
+	onChange     atomic.Pointer[func(Change, bool)] // Store.OnIdentityChange
 }
 
 type cachedUser struct {
@@ -140,6 +141,9 @@ func (c *identityCache) invalidate(ch Change, source string) {
 	if ch.Keys {
 		c.keysChanged()
 	}
+	if fn := c.onChange.Load(); fn != nil && !ch.Keys {
+		(*fn)(ch, false)
+	}
 	c.emit(IdentityEvent{Kind: EventInvalidated, Source: source, Change: ch})
 }
 
@@ -161,6 +165,25 @@ func (s *Store) OnKeysChanged(fn func()) {
 	}
 }
 
+// OnIdentityChange sets fn to run for every identity Change this Store
+// hears — its own writes, and on SQLite those of other Stores of the
+// process on the same file, other replicas' through Postgres or Redis —
+// right after the cache dropped its entries, and with all set (and a zero
+// Change) when changes may have gone unheard (a notification channel
+// connected, reconnected or dropped). A Change may be heard more than once
+// (locally, then through each channel): fn must be idempotent. fn runs on
+// the listener's goroutine and must not block. Without an identity cache
+// (IDENTITY_CACHE_TTL=0) it never runs; see HearsChanges.
+func (s *Store) OnIdentityChange(fn func(c Change, all bool)) {
+	if s.cache != nil {
+		s.cache.onChange.Store(&fn)
+	}
+}
+
+// HearsChanges reports whether OnIdentityChange hooks run: whether this
+// Store has an identity cache.
+func (s *Store) HearsChanges() bool { return s.cache != nil }
+
 // flush drops every entry.
 func (c *identityCache) flush(source string) {
 	c.mu.Lock()
@@ -169,6 +192,9 @@ func (c *identityCache) flush(source string) {
 	clear(c.sessions)
 	c.mu.Unlock()
 	c.keysChanged()
+	if fn := c.onChange.Load(); fn != nil {
+		(*fn)(Change{}, true)
+	}
 	c.emit(IdentityEvent{Kind: EventFlushed, Source: source})
 }
 

@@ -55,7 +55,7 @@ func (s *Store) StartLoginSession(ctx context.Context, sess *models.Session, tok
 			return err
 		}
 		// lastLoginAt is part of what Identity returns (the me query shows it).
-		return s.changed(tx, Change{UserID: sess.UserID})
+		return s.changed(tx, Change{UserID: sess.UserID, StartedSession: sess.ID})
 	})
 	if errors.Is(err, gorm.ErrForeignKeyViolated) {
 		return ErrNotFound // the user was deleted meanwhile
@@ -90,7 +90,7 @@ const startLoginAuditSQL = `, a%[1]d AS (
 )`
 
 func (s *Store) startLoginSessionPostgres(ctx context.Context, sess *models.Session, tok *models.RefreshToken, at time.Time, newHash string) error {
-	c := Change{UserID: sess.UserID}
+	c := Change{UserID: sess.UserID, StartedSession: sess.ID}
 	args := map[string]any{
 		"at": utc(at), "updated": utc(time.Now()), "hash": newHash, "user": sess.UserID,
 		"session": sess.ID, "s_created": sess.CreatedAt, "s_used": sess.LastUsedAt, "s_expires": sess.ExpiresAt,

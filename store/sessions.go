@@ -63,6 +63,21 @@ func (s *Store) CreateSession(ctx context.Context, sess *models.Session, tok *mo
 	return wrap("create session", err)
 }
 
+// SessionByID returns the session id, whatever its state. ErrNotFound if
+// there is none.
+func (s *Store) SessionByID(ctx context.Context, id string) (*models.Session, error) {
+	var sess models.Session
+	res := s.db.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&sess)
+	if res.Error != nil {
+		return nil, wrap("session by id", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, ErrNotFound
+	}
+	normalizeSession(&sess)
+	return &sess, nil
+}
+
 // RefreshTokenByHash returns the refresh token whose SHA-256 hash is hash,
 // with its session and user, in one statement. The caller judges validity
 // (used, revoked, expired; session revoked or expired; user inactive).

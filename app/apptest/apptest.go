@@ -52,6 +52,7 @@ type Env struct {
 	Handler http.Handler
 	Clock   *testclock.Clock
 	Logs    *Logs
+	server  *httptest.Server // URL's listener, started on first use
 }
 
 // Config returns the configuration of a test server: the environment a
@@ -91,6 +92,7 @@ func New(t testing.TB, st *store.Store, c *testclock.Clock, mutate ...func(*app.
 	// Before the store closes (cleanups run last first): the audit writer
 	// flushes into it.
 	t.Cleanup(func() { a.Audit.Close(context.Background()) })
+	t.Cleanup(a.Live.Close)
 	return &Env{T: t, App: a, Handler: a.Handler(), Clock: c, Logs: logs}
 }
 

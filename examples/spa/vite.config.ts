@@ -5,7 +5,8 @@ import { defineConfig } from "vite";
 // SameSite=Strict, Path=/query refresh cookie is first-party and no CORS
 // setting is needed. IRONCLAD_URL points at the server (default :8080).
 const target = process.env.IRONCLAD_URL ?? "http://localhost:8080";
-const proxy = { "/query": { target } };
+// ws: true forwards the websocket of subscriptions too.
+const proxy = { "/query": { target, ws: true } };
 
 export default defineConfig({
   server: { proxy },

@@ -3,6 +3,10 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/ironclad-auth/ironclad/models"
@@ -91,6 +95,20 @@ type Session struct {
 	Current bool `json:"current"`
 }
 
+// One event about the caller's own account and session.
+type SessionEvent struct {
+	Type SessionEventType `json:"type"`
+	// The session the event is about: this one for SESSION_ENDED, the new one for OTHER_SESSION_STARTED.
+	SessionID *string   `json:"sessionId,omitempty"`
+	At        time.Time `json:"at"`
+	// For OTHER_SESSION_STARTED: where the new sign-in came from.
+	UserAgent *string `json:"userAgent,omitempty"`
+	IP        *string `json:"ip,omitempty"`
+}
+
+type Subscription struct {
+}
+
 // What verifyToken learned about a token.
 type TokenInfo struct {
 	// Whether the token would be accepted now.
@@ -108,4 +126,68 @@ type TokenInfo struct {
 type UserEdge struct {
 	Cursor string       `json:"cursor"`
 	Node   *models.User `json:"node"`
+}
+
+// What happened to the caller's account or session, as sessionEvents reports it.
+type SessionEventType string
+
+const (
+	// This session ended: logged out elsewhere, revoked, refresh-token reuse detected, password changed or reset, user deactivated, account deleted. The server closes the socket (4403) right after.
+	SessionEventTypeSessionEnded SessionEventType = "SESSION_ENDED"
+	// A new sign-in to the account, as "new login" notices report.
+	SessionEventTypeOtherSessionStarted SessionEventType = "OTHER_SESSION_STARTED"
+	// The account's profile changed (username, email, display name).
+	SessionEventTypeProfileChanged SessionEventType = "PROFILE_CHANGED"
+	// The account's role changed. A subscription the new role may not use ends (4403) right after.
+	SessionEventTypeRoleChanged SessionEventType = "ROLE_CHANGED"
+)
+
+var AllSessionEventType = []SessionEventType{
+	SessionEventTypeSessionEnded,
+	SessionEventTypeOtherSessionStarted,
+	SessionEventTypeProfileChanged,
+	SessionEventTypeRoleChanged,
+}
+
+func (e SessionEventType) IsValid() bool {
+	switch e {
+	case SessionEventTypeSessionEnded, SessionEventTypeOtherSessionStarted, SessionEventTypeProfileChanged, SessionEventTypeRoleChanged:
+		return true
+	}
+	return false
+}
+
+func (e SessionEventType) String() string {
+	return string(e)
+}
+
+func (e *SessionEventType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SessionEventType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SessionEventType", str)
+	}
+	return nil
+}
+
+func (e SessionEventType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SessionEventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SessionEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

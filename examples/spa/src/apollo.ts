@@ -1,4 +1,7 @@
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, ServerError } from "@apollo/client";
+import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
+import { getMainDefinition } from "@apollo/client/utilities";
+import { createClient } from "graphql-ws";
 import { catchError, from, mergeMap, of, switchMap, throwError } from "rxjs";
 import { CSRF_HEADER, getAccessToken, GRAPHQL_URL, refreshSession, sessionLost } from "./session";
 
@@ -61,10 +64,82 @@ const httpLink = new HttpLink({
   headers: CSRF_HEADER,
 });
 
+/** The message the login page shows when the server ended the session. */
+export const SIGNED_OUT = "you were signed out";
+
+// The websocket's URL: GRAPHQL_URL with ws(s):, resolved against this page.
+const wsURL = new URL(GRAPHQL_URL, location.href);
+wsURL.protocol = wsURL.protocol === "https:" ? "wss:" : "ws:";
+
+// Set by a 4401 close (the access token expired): the next connection
+// refreshes first. refreshedFor4401 makes it once: a second 4401 right
+// after a refresh means the session cannot be renewed.
+let refreshBeforeConnect = false;
+/** The close codes of the websocket so far, for the browser test. */
+export const closes: number[] = [];
+let refreshedFor4401 = false;
+
+/**
+ * Subscriptions travel over one websocket (graphql-transport-ws), opened
+ * while a subscription runs (lazy). Ironclad authenticates it at
+ * connection_init; connectionParams is a function, so every reconnection
+ * sends the latest access token.
+ */
+export const wsClient = createClient({
+  url: wsURL.href,
+  lazy: true,
+  connectionParams: async () => {
+    if (refreshBeforeConnect) {
+      refreshBeforeConnect = false;
+      refreshedFor4401 = true;
+      try {
+        await refreshSession(); // the single-flight refresh the HTTP link uses
+      } catch {
+        sessionLost();
+        throw new Error("session lost");
+      }
+    }
+    const token = getAccessToken();
+    return token ? { Authorization: `Bearer ${token}` } : {};
+  },
+  retryAttempts: 10,
+  // Retry what graphql-ws retries (it always ends the subscriptions on
+  // 4401: main.ts subscribes again, and this connection refreshes first),
+  // but nothing once signed out, nor after 4403.
+  shouldRetry: (e) => getAccessToken() !== null && !(isClose(e) && e.code === 4403),
+  on: {
+    connected: () => {
+      refreshedFor4401 = false;
+    },
+    closed: (e) => {
+      if (!isClose(e)) return;
+      closes.push(e.code);
+      if (e.code === 4401) {
+        if (refreshedFor4401) sessionLost();
+        else refreshBeforeConnect = true;
+      } else if (e.code === 4403 && getAccessToken() !== null) {
+        sessionLost(SIGNED_OUT);
+      }
+    },
+  },
+});
+
+function isClose(e: unknown): e is CloseEvent {
+  return typeof e === "object" && e !== null && "code" in e;
+}
+
+const wsLink = new GraphQLWsLink(wsClient);
+
+const isSubscription = ({ query }: ApolloLink.Operation) => {
+  const def = getMainDefinition(query);
+  return def.kind === "OperationDefinition" && def.operation === "subscription";
+};
+
 export const client = new ApolloClient({
-  // Order matters: the refresh link retries through the auth link, which
+  // Subscriptions over the websocket; everything else over HTTP, where
+  // order matters: the refresh link retries through the auth link, which
   // then sends the new token.
-  link: ApolloLink.from([refreshLink, authLink, httpLink]),
+  link: ApolloLink.split(isSubscription, wsLink, ApolloLink.from([refreshLink, authLink, httpLink])),
   cache: new InMemoryCache(),
   // Lets the Apollo Client Devtools extension find the client.
   devtools: { enabled: true, name: "ironclad-spa" },

@@ -1,6 +1,6 @@
 import { CombinedGraphQLErrors, gql } from "@apollo/client";
 import { client } from "./apollo";
-import { endSession, sessionLost, startSession } from "./session";
+import { endSession, sessionLost, startSession, takeNotice } from "./session";
 
 export const LOGIN = gql`
   mutation Login($username: String!, $password: String!) {
@@ -46,6 +46,7 @@ export const loginPage: Page = async (el) => {
       <button type="submit">Sign in</button>
       <p class="error" role="alert" id="login-error"></p>
     </form>`;
+  el.querySelector("#login-error")!.textContent = takeNotice();
   const form = el.querySelector<HTMLFormElement>("#login-form")!;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -117,10 +118,12 @@ export const sessionsPage: Page = async (el, isCurrent) => {
 
 /** Ends this session on the server (and its cookie), then shows the login page. */
 export async function logout(): Promise<void> {
+  // The token goes first: the SESSION_ENDED this logout causes on the
+  // socket is then not taken for a sign-out from elsewhere.
+  endSession();
   try {
     await client.mutate({ mutation: LOGOUT });
   } finally {
-    endSession();
     await client.clearStore();
     location.hash = "#/login";
   }

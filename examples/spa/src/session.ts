@@ -17,6 +17,7 @@ export const CSRF_HEADER = { "X-Requested-With": "ironclad-spa" };
 let accessToken: string | null = null;
 let inflight: Promise<void> | null = null;
 const lostListeners: Array<() => void> = [];
+let notice = "";
 
 export function getAccessToken(): string | null {
   return accessToken;
@@ -37,9 +38,22 @@ export function onSessionLost(fn: () => void): void {
   lostListeners.push(fn);
 }
 
-export function sessionLost(): void {
+/**
+ * Drops the in-memory access token and tells the listeners (back to the
+ * login page). message, when given, is shown there once: "you were signed
+ * out" when the server ended the session.
+ */
+export function sessionLost(message = ""): void {
   accessToken = null;
+  notice = message;
   lostListeners.forEach((fn) => fn());
+}
+
+/** The message sessionLost left for the login page, once. */
+export function takeNotice(): string {
+  const n = notice;
+  notice = "";
+  return n;
 }
 
 /**

@@ -1,8 +1,13 @@
 // The whole loop in a real browser: this app, built, served by `vite
 // preview` (which forwards /query to Ironclad, so the cookie is same-origin),
 // against a real Ironclad server started here with a 3-second access-token
-// lifetime, driven in Debian's Chromium through playwright-core; last, that
-// server's own GraphQL playground, with every other origin cut off.
+// lifetime, driven in Debian's Chromium through playwright-core; then that
+// server's own GraphQL playground, with every other origin cut off; last,
+// live sessions over the websocket: a browser signed out from another one
+// shows the login page at once, and an idle socket whose token expires
+// reconnects with a fresh one. The journey's first browsers get a silent
+// stand-in for the websocket, so that its refreshes do not mix with the
+// ones they count.
 //
 //   npm run test:browser        (needs Go, and Chromium at /usr/bin/chromium)
 //
@@ -86,7 +91,7 @@ before(async () => {
     COOKIE_SECURE: "false", // http://127.0.0.1
     LOG_LEVEL: "warn",
   };
-  for (const username of ["alice", "bob", "carol"]) {
+  for (const username of ["alice", "bob", "carol", "dave", "erin"]) {
     execFileSync(bin, ["createuser", "--username", username, "--email", `${username}@example.com`, "--password-stdin"], {
       env,
       input: PASSWORD + "\n",
@@ -128,12 +133,24 @@ after(async () => {
 
 // --- helpers ---------------------------------------------------------------
 
-// A browser: its own cookie jar, one page, and a record of its /query traffic.
-async function openBrowser(name, { accept } = {}) {
+// A browser: its own cookie jar, one page, and a record of its /query
+// traffic. Without live, the websocket to /query is a silent stand-in that
+// never acknowledges (the subscription waits; nothing expires or refreshes
+// behind the test's back); with it, the real socket, whose openings and
+// connection_acks are counted.
+async function openBrowser(name, { accept, live = false } = {}) {
   const context = await browser.newContext();
+  if (!live) await context.routeWebSocket(/\/query$/, () => {});
   const page = await context.newPage();
   page.setDefaultTimeout(STEP_TIMEOUT);
-  const b = { name, context, page, refreshes: 0, responses: [] };
+  const b = { name, context, page, refreshes: 0, responses: [], sockets: 0, acks: 0, console: [] };
+  page.on("console", (m) => b.console.push(m.text()));
+  page.on("websocket", (ws) => {
+    b.sockets++;
+    ws.on("framereceived", ({ payload }) => {
+      if (String(payload).includes('"connection_ack"')) b.acks++;
+    });
+  });
   if (accept) {
     // Replace Apollo Client 4's Accept (graphql-response+json first) to run
     // the same app in the other mode of the server.
@@ -189,6 +206,15 @@ async function gql(query, { cookie, headers = {}, userAgent } = {}) {
 }
 
 const sessionRows = (b) => b.page.locator("tr[data-session]");
+
+// until polls cond every 50 ms and fails after ms.
+async function until(cond, ms, what) {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await sleep(50);
+  }
+}
 
 // --- the journey -----------------------------------------------------------
 
@@ -369,4 +395,71 @@ test("the playground works offline: GraphiQL from the binary, under its CSP", as
     assert.deepEqual(await b.page.evaluate(() => window.cspViolations), []);
   });
   await b.context.close();
+});
+
+// --- live sessions over the websocket --------------------------------------
+
+test("signed out from another browser: the login page within 2 s, with no click", async () => {
+  const a = await openBrowser("dave-a", { live: true });
+  const b = await openBrowser("dave-b", { live: true });
+  for (const d of [a, b]) {
+    await step(d, `12-${d.name}-signed-in`, async () => {
+      await signIn(d, "dave");
+      await d.page.locator("#profile-username", { hasText: "dave" }).waitFor();
+      await until(() => d.acks >= 1, STEP_TIMEOUT, `${d.name}'s socket acknowledged`);
+    });
+  }
+  await step(a, "13-sign-out-the-other-browser", async () => {
+    await a.page.click("text=Sessions");
+    const other = sessionRows(a).filter({ hasNotText: "(this device)" });
+    await other.first().waitFor();
+    assert.equal(await other.count(), 1);
+    await other.getByRole("button", { name: "Sign out this device" }).click();
+  });
+  await step(b, "14-signed-out-without-a-click", async () => {
+    // SESSION_ENDED arrives over B's socket, then the 4403 close: B drops
+    // its access token and shows the login page by itself.
+    await b.page.getByRole("alert").filter({ hasText: "you were signed out" }).waitFor({ timeout: 2_000 });
+    await b.page.locator("#login-form").waitFor({ timeout: 2_000 });
+    assert.equal(await b.page.locator("#nav").isHidden(), true);
+    const closes = await b.page.evaluate(() => window.ironcladExample.closes);
+    assert.ok(closes.includes(4403), `closes ${JSON.stringify(closes)}`);
+  });
+  // A was not signed out.
+  await a.page.click("text=Profile");
+  await a.page.locator("#profile-username", { hasText: "dave" }).waitFor();
+  await a.context.close();
+  await b.context.close();
+});
+
+test("an access token expiring while idle: the socket reconnects with a fresh token and keeps receiving events", async () => {
+  const e = await openBrowser("erin", { live: true });
+  await step(e, "15-erin-signed-in", async () => {
+    await signIn(e, "erin");
+    await e.page.locator("#profile-username", { hasText: "erin" }).waitFor();
+    await until(() => e.acks >= 1, STEP_TIMEOUT, "erin's socket acknowledged");
+  });
+  e.refreshes = 0;
+  await step(e, "16-idle-expiry", async () => {
+    // Nothing is clicked: the server closes the socket with 4401 when the
+    // token's exp (plus leeway) passes; the app refreshes once and reconnects.
+    await until(() => e.acks >= 2, (ACCESS_TTL_S + LEEWAY_S + 20) * 1000, "a second connection_ack").catch(async (err) => {
+      const closes = await e.page.evaluate(() => window.ironcladExample.closes);
+      throw new Error(`${err.message}; sockets ${e.sockets}, acks ${e.acks}, refreshes ${e.refreshes}, closes ${JSON.stringify(closes)}, console ${JSON.stringify(e.console)}`);
+    });
+    const closes = await e.page.evaluate(() => window.ironcladExample.closes);
+    assert.ok(closes.includes(4401), `closes ${JSON.stringify(closes)}`);
+    assert.ok(e.refreshes >= 1, `the reconnection refreshed the access token: ${JSON.stringify(e.responses)} ${JSON.stringify(e.console)} ${e.sockets} ${JSON.stringify(closes)}`);
+    assert.ok(e.sockets >= 2);
+  });
+  await step(e, "17-still-receiving", async () => {
+    const { body } = await gql(`mutation { login(username: "erin", password: "${PASSWORD}") { accessToken } }`, {
+      userAgent: "ThirdDevice/2.0",
+    });
+    assert.ok(body.data?.login?.accessToken, JSON.stringify(body));
+    await e.page.locator("#notice", { hasText: "New sign-in from ThirdDevice/2.0" }).waitFor();
+    // Still signed in, on the page it was on.
+    await e.page.locator("#profile-username", { hasText: "erin" }).waitFor();
+  });
+  await e.context.close();
 });
