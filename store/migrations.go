@@ -68,6 +68,11 @@ func (s *Store) migrations() []*gormigrate.Migration {
 			Migrate:  gormigrate.MigrateFunc(s.execDDL(signingKeysPostgres, signingKeysSQLite)),
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropSigningKeys, dropSigningKeys)),
 		},
+		{
+			ID:       "202612020002_mail",
+			Migrate:  gormigrate.MigrateFunc(s.migrateMail),
+			Rollback: gormigrate.RollbackFunc(s.execDDL(dropMail, dropMail)),
+		},
 	}
 }
 
