@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/mail"
 	"github.com/ironclad-auth/ironclad/store"
 )
 
@@ -30,7 +31,10 @@ type App struct {
 	// ring, nil in HS256 mode or with JWT_PRIVATE_KEY_FILE.
 	Tokens *auth.Tokens
 	Keys   *auth.KeyRing
-	redis  *redis.Client // nil without REDIS_URL
+	// Mail renders and queues mail; its Worker (nil without SMTP_URL)
+	// sends the outbox (RunMail).
+	Mail  *mail.Mailer
+	redis *redis.Client // nil without REDIS_URL
 	// draining is set by Drain when the process is shutting down.
 	draining atomic.Bool
 }
@@ -138,6 +142,22 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		}
 		return nil, err
 	}
+	mailer, err := mail.New(mail.Config{
+		SMTP:         cfg.SMTP,
+		From:         cfg.MailFrom,
+		AppURL:       cfg.AppURL,
+		AppName:      cfg.AppName,
+		TemplatesDir: cfg.MailTemplatesDir,
+		MaxAge:       cfg.MailMaxAge,
+		Production:   cfg.Production,
+		Secret:       cfg.JWTSecret,
+	}, st, log, now)
+	if err != nil {
+		if rdb != nil {
+			rdb.Close()
+		}
+		return nil, err
+	}
 	svc := auth.NewService(st, tokens, hasher, auth.Options{
 		RefreshTTL:     cfg.RefreshTTL,
 		SessionMaxAge:  cfg.SessionMaxAge,
@@ -147,9 +167,26 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		ReuseGrace:     cfg.ReuseGrace,
 		TrustedProxies: cfg.TrustedProxies,
 		Limiter:        limiter,
+		Mail:           mailer,
+		ResetTTL:       cfg.ResetTTL,
+		VerifyTTL:      cfg.VerifyTTL,
+		MailMaxAge:     cfg.MailMaxAge,
+
+		RequireVerifiedEmail: cfg.RequireVerifiedEmail,
 	}, log)
 	cookies := auth.NewCookies(auth.CookieConfig{Enabled: cfg.RefreshTokenCookie, Secure: cfg.CookieSecure, Path: GraphQLPath})
-	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys}, nil
+	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys, Mail: mailer}, nil
+}
+
+// RunMail sends the outbox until ctx ends, and returns once a send in
+// progress has finished and been recorded (drain-safe). Without SMTP_URL
+// there is nothing to send and it returns when ctx ends.
+func (a *App) RunMail(ctx context.Context) {
+	if a.Mail.Worker == nil {
+		<-ctx.Done()
+		return
+	}
+	a.Mail.Worker.Run(ctx)
 }
 
 // openKeys installs the signing keys JWT_ALG and JWT_PRIVATE_KEY_FILE ask

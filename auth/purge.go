@@ -6,12 +6,27 @@ import (
 	"time"
 )
 
-// Purge deletes expired, used and revoked refresh tokens and ended sessions.
+// Purge deletes expired, used and revoked refresh tokens and ended sessions,
+// and mail sent or given up, and spent mail tokens, older than MAIL_MAX_AGE.
 // Used tokens are kept until they would have expired, so reuse of a stolen
 // token is still detected; the deletes are idempotent, so replicas may run
 // Purge concurrently.
 func (s *Service) Purge(ctx context.Context) (int64, error) {
-	return s.store.Purge(ctx, s.opts.Now().UTC(), s.opts.RefreshTTL)
+	now := s.opts.Now().UTC()
+	n, err := s.store.Purge(ctx, now, s.opts.RefreshTTL)
+	if err != nil {
+		return n, err
+	}
+	m, err := s.store.PurgeMail(ctx, now, s.mailKeep())
+	return n + m, err
+}
+
+// mailKeep is how long sent mail and spent mail tokens are kept.
+func (s *Service) mailKeep() time.Duration {
+	if s.opts.MailMaxAge > 0 {
+		return s.opts.MailMaxAge
+	}
+	return time.Hour
 }
 
 // RunPurger calls Purge every interval (with jitter, so replicas started
@@ -44,5 +59,11 @@ func (s *Service) RunPurger(ctx context.Context, interval time.Duration) {
 
 // CountPurgeable counts what Purge would delete now, deleting nothing.
 func (s *Service) CountPurgeable(ctx context.Context) (int64, error) {
-	return s.store.CountPurgeable(ctx, s.opts.Now().UTC(), s.opts.RefreshTTL)
+	now := s.opts.Now().UTC()
+	n, err := s.store.CountPurgeable(ctx, now, s.opts.RefreshTTL)
+	if err != nil {
+		return n, err
+	}
+	m, err := s.store.CountPurgeableMail(ctx, now, s.mailKeep())
+	return n + m, err
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/ironclad-auth/ironclad/mail"
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
 )
@@ -44,6 +45,18 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Limiter counts failed logins; nil means in memory with the defaults.
 	Limiter *LoginLimiter
+	// Mail sends reset and verification mail; nil turns those features
+	// off (they answer FORBIDDEN, reason mail_disabled).
+	Mail *mail.Mailer
+	// ResetTTL and VerifyTTL are the lifetimes of reset and verification
+	// tokens (PASSWORD_RESET_TTL, EMAIL_VERIFICATION_TTL).
+	ResetTTL, VerifyTTL time.Duration
+	// MailMaxAge is how long sent or given-up mail, and used or expired
+	// mail tokens, are kept before the sweep deletes them (MAIL_MAX_AGE).
+	MailMaxAge time.Duration
+	// RequireVerifiedEmail refuses the login of an account whose address
+	// is not verified (EMAIL_VERIFICATION=required).
+	RequireVerifiedEmail bool
 }
 
 // Service runs Ironclad's credential and session flows: login, refresh,
@@ -64,6 +77,8 @@ type Service struct {
 	opts    Options
 	limiter *LoginLimiter
 	sealer  *sealer // seals successors kept for the reuse grace window
+	mail    *mail.Mailer
+	codeKey []byte // keys the hashes of mail codes
 }
 
 // NewService returns a Service. opts.Now defaults to time.Now.
@@ -86,7 +101,17 @@ func NewService(st *store.Store, tokens *Tokens, hasher *Hasher, opts Options, l
 			panic("auth.NewService: " + err.Error())
 		}
 	}
-	s := &Service{store: st, tokens: tokens, hasher: hasher, log: log, opts: opts, limiter: lim, sealer: sl}
+	codeKey, err := deriveKey(tokens.secret, "ironclad mail code v1")
+	if err != nil {
+		panic("auth.NewService: " + err.Error())
+	}
+	if opts.ResetTTL <= 0 {
+		opts.ResetTTL = DefaultResetTTL
+	}
+	if opts.VerifyTTL <= 0 {
+		opts.VerifyTTL = DefaultVerifyTTL
+	}
+	s := &Service{store: st, tokens: tokens, hasher: hasher, log: log, opts: opts, limiter: lim, sealer: sl, mail: opts.Mail, codeKey: codeKey}
 	s.Accounts = &Accounts{s: s}
 	s.PersonalTokens = &PersonalTokens{store: st, log: log, now: opts.Now}
 	return s
