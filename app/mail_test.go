@@ -257,7 +257,9 @@ func TestMailSurvivesSMTPOutage(t *testing.T) {
 				return d == 0
 			})
 			// Both workers go round again; nothing is sent twice.
-			for _, w := range []interface{ RunOnce(context.Context) (int, error) }{wa, wb} {
+			for _, w := range []interface {
+				RunOnce(context.Context) (int, error)
+			}{wa, wb} {
 				if _, err := w.RunOnce(context.Background()); err != nil {
 					t.Fatal(err)
 				}

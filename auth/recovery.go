@@ -29,10 +29,10 @@ const (
 
 // Errors of the reset and verification flows.
 var (
-	ErrResetInvalid  = &models.Error{Code: models.CodeBadUserInput, Reason: models.ReasonResetTokenInvalid, Message: "the reset link or code is not valid, or was already used"}
-	ErrResetExpired  = &models.Error{Code: models.CodeBadUserInput, Reason: models.ReasonResetTokenExpired, Message: "the reset link or code has expired; ask for a new one"}
-	ErrVerifyInvalid = &models.Error{Code: models.CodeBadUserInput, Reason: models.ReasonVerificationTokenInvalid, Message: "the verification link or code is not valid, or was already used"}
-	ErrVerifyExpired = &models.Error{Code: models.CodeBadUserInput, Reason: models.ReasonVerificationTokenExpired, Message: "the verification link or code has expired; ask for a new one"}
+	ErrResetInvalid    = &models.Error{Code: models.CodeBadUserInput, Reason: models.ReasonResetTokenInvalid, Message: "the reset link or code is not valid, or was already used"}
+	ErrResetExpired    = &models.Error{Code: models.CodeBadUserInput, Reason: models.ReasonResetTokenExpired, Message: "the reset link or code has expired; ask for a new one"}
+	ErrVerifyInvalid   = &models.Error{Code: models.CodeBadUserInput, Reason: models.ReasonVerificationTokenInvalid, Message: "the verification link or code is not valid, or was already used"}
+	ErrVerifyExpired   = &models.Error{Code: models.CodeBadUserInput, Reason: models.ReasonVerificationTokenExpired, Message: "the verification link or code has expired; ask for a new one"}
 	ErrEmailUnverified = models.Unauthenticated(models.ReasonEmailUnverified,
 		"the email address of this account is not verified yet: open the link we sent (a new one is on its way)")
 	ErrNoEmail = models.BadInput("the account has no email address")
