@@ -1,5 +1,5 @@
 import { client } from "./apollo";
-import { loginPage, logout, ME, SESSIONS, profilePage, sessionsPage, type Page } from "./pages";
+import { loginPage, logout, ME, SESSIONS, profilePage, resetPasswordPage, sessionsPage, verifyEmailPage, type Page } from "./pages";
 import { getAccessToken, onSessionLost, restoreSession } from "./session";
 
 const app = document.querySelector<HTMLElement>("#app")!;
@@ -12,7 +12,16 @@ const pages: Record<string, Page> = {
 
 let shown = 0; // increments on each navigation; stale pages stop drawing
 
+// The pages mail links open are paths, with the token in the fragment.
+const linkPages: Record<string, Page> = { "/reset-password": resetPasswordPage, "/verify-email": verifyEmailPage };
+
 function route(): void {
+  const linkPage = linkPages[location.pathname];
+  if (linkPage) {
+    nav.hidden = true;
+    void linkPage(app, () => true);
+    return;
+  }
   const signedIn = getAccessToken() !== null;
   const target = !signedIn ? "#/login" : pages[location.hash] && location.hash !== "#/login" ? location.hash : "#/profile";
   if (location.hash !== target) {
@@ -29,7 +38,9 @@ onSessionLost(() => {
   route();
 });
 document.querySelector("#logout")!.addEventListener("click", () => void logout());
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", () => {
+  if (!linkPages[location.pathname]) route();
+});
 
 // For the Apollo devtools console and the browser test: the client and the
 // documents the pages use.
