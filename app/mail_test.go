@@ -491,3 +491,20 @@ func TestEmailUniqueAndChange(t *testing.T) {
 		}
 	})
 }
+
+// TestOneMailFieldPerOperation: aliases cannot multiply token guesses or
+// reset mails.
+func TestOneMailFieldPerOperation(t *testing.T) {
+	apptest.ForEach(t, func(t *testing.T, e *apptest.Env) {
+		for _, op := range []string{
+			`mutation { a: requestPasswordReset(email: "a@example.com") b: requestPasswordReset(email: "b@example.com") }`,
+			`mutation { a: resetPassword(token: "AAAAAAAA", newPassword: "x") b: resetPassword(token: "BBBBBBBB", newPassword: "x") }`,
+			`mutation { a: verifyEmail(token: "AAAAAAAA") b: login(username: "u", password: "p") { accessToken } }`,
+		} {
+			apptest.WantError(t, e.Do("", op, nil), "BAD_USER_INPUT", "")
+		}
+		if len(e.DevMails()) != 0 {
+			t.Fatal("a refused operation sent mail")
+		}
+	})
+}
