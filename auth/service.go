@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/ironclad-auth/ironclad/mail"
@@ -79,6 +80,9 @@ type Service struct {
 	sealer  *sealer // seals successors kept for the reuse grace window
 	mail    *mail.Mailer
 	codeKey []byte // keys the hashes of mail codes
+
+	mixAt      atomic.Int64 // when the stored hash formats were last counted (unix ns)
+	mixRunning atomic.Bool  // a count is under way
 }
 
 // NewService returns a Service. opts.Now defaults to time.Now.
