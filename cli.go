@@ -17,6 +17,7 @@ import (
 	"github.com/ironclad-auth/ironclad/app"
 	"github.com/ironclad-auth/ironclad/auth"
 	"github.com/ironclad-auth/ironclad/models"
+	"github.com/ironclad-auth/ironclad/store"
 )
 
 // commandEnv is what a command runs with. cfg and log are zero for the
@@ -62,6 +63,7 @@ func commands() []*command {
 		}},
 		{name: "purge", summary: "delete expired and used refresh tokens and ended sessions, and exit", flags: purgeFlags},
 		{name: "createuser", summary: "create an account; the password comes from a prompt or --password-stdin", flags: createUserFlags},
+		{name: "users", args: "duplicates-email", summary: "list the email addresses several accounts share (case-insensitively), which stop the mail migration", maxArgs: 1, flags: usersFlags},
 		deleteUserCommand(),
 		changePasswordCommand(),
 		importCommand(),
@@ -292,6 +294,37 @@ func createUserFlags(fs *flag.FlagSet) func(context.Context, commandEnv) error {
 			return fmt.Errorf("createuser: %w", err)
 		}
 		fmt.Fprintf(env.stdout, "created user %q with role %s (id %s)\n", u.Username, u.Role, u.ID)
+		return nil
+	}
+}
+
+// usersFlags is `ironclad users duplicates-email`. It reads the database
+// without migrating it: it is what to run when the mail migration stopped.
+func usersFlags(*flag.FlagSet) func(context.Context, commandEnv) error {
+	return func(ctx context.Context, env commandEnv) error {
+		if len(env.args) != 1 || env.args[0] != "duplicates-email" {
+			return usageError{msg: "users: the only subcommand is duplicates-email", usage: "Usage: ironclad users duplicates-email\n"}
+		}
+		st, err := store.OpenWith(ctx, env.cfg.DatabaseURL, app.StoreOptions(env.cfg, env.log))
+		if err != nil {
+			return fmt.Errorf("open database: %w", err)
+		}
+		defer st.Close()
+		dups, err := st.DuplicateEmails(ctx)
+		if err != nil {
+			return err
+		}
+		if len(dups) == 0 {
+			fmt.Fprintln(env.stdout, "no email address is shared by several accounts")
+			return nil
+		}
+		for _, d := range dups {
+			fmt.Fprintf(env.stdout, "%s (%d accounts):\n", d.Key, len(d.Users))
+			for _, u := range d.Users {
+				fmt.Fprintf(env.stdout, "  %s\t%s\t%s\n", u.Username, u.Email, u.ID)
+			}
+		}
+		fmt.Fprintf(env.stdout, "%d addresses are shared; give each account its own address (or none), then migrate again\n", len(dups))
 		return nil
 	}
 }

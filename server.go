@@ -93,6 +93,13 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger, stdout io.Writ
 	defer a.Close()
 
 	go a.Auth.RunPurger(ctx, cfg.PurgeInterval)
+	a.Mail.Describe(log)
+	// The mail worker stops claiming when ctx ends; the send in progress
+	// finishes and is recorded before the database closes.
+	mailCtx, stopMail := context.WithCancel(ctx)
+	mailDone := make(chan struct{})
+	go func() { a.RunMail(mailCtx); close(mailDone) }()
+	defer func() { stopMail(); <-mailDone }()
 	if a.Keys != nil {
 		// The fallback for a lost rotation or revocation notice.
 		go a.Keys.Run(ctx, keyReloadInterval)

@@ -18,6 +18,7 @@ import (
 	"github.com/ironclad-auth/ironclad/auth"
 	"github.com/ironclad-auth/ironclad/graph"
 	"github.com/ironclad-auth/ironclad/internal/metrics"
+	"github.com/ironclad-auth/ironclad/mail"
 	"github.com/ironclad-auth/ironclad/store"
 )
 
@@ -38,7 +39,10 @@ type App struct {
 	// Metrics holds the Prometheus families; nil unless METRICS_ADDR is set.
 	Metrics *metrics.Metrics
 	// Live tracks this replica's websocket connections (subscriptions).
-	Live  *graph.Live
+	Live *graph.Live
+	// Mail renders and queues mail; its Worker (nil without SMTP_URL)
+	// sends the outbox (RunMail).
+	Mail  *mail.Mailer
 	redis *redis.Client // nil without REDIS_URL
 	// draining is set by Drain when the process is shutting down.
 	draining atomic.Bool
@@ -163,6 +167,22 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		return nil, err
 	}
 	audit := auth.NewAuditWriter(st, cfg.AuditBuffer, log)
+	mailer, err := mail.New(mail.Config{
+		SMTP:         cfg.SMTP,
+		From:         cfg.MailFrom,
+		AppURL:       cfg.AppURL,
+		AppName:      cfg.AppName,
+		TemplatesDir: cfg.MailTemplatesDir,
+		MaxAge:       cfg.MailMaxAge,
+		Production:   cfg.Production,
+		Secret:       cfg.JWTSecret,
+	}, st, log, now)
+	if err != nil {
+		if rdb != nil {
+			rdb.Close()
+		}
+		return nil, err
+	}
 	svc := auth.NewService(st, tokens, hasher, auth.Options{
 		RefreshTTL:     cfg.RefreshTTL,
 		SessionMaxAge:  cfg.SessionMaxAge,
@@ -175,6 +195,12 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		Audit:          audit,
 		AuditRetention: cfg.AuditRetention,
 		Observer:       authObserver(m),
+		Mail:           mailer,
+		ResetTTL:       cfg.ResetTTL,
+		VerifyTTL:      cfg.VerifyTTL,
+		MailMaxAge:     cfg.MailMaxAge,
+
+		RequireVerifiedEmail: cfg.RequireVerifiedEmail,
 	}, log)
 	// The login's dummy path imitates the stored mix of hash formats; a
 	// failed count leaves it to argon2id alone until the next one.
@@ -185,7 +211,18 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 	cancel()
 	cookies := auth.NewCookies(auth.CookieConfig{Enabled: cfg.RefreshTokenCookie, Secure: cfg.CookieSecure, Path: GraphQLPath})
 	live := graph.NewLive(svc, st, log, graph.LiveOptions{MaxPerUser: cfg.WSMaxPerUser, Now: now})
-	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys, Audit: audit, Metrics: m, Live: live}, nil
+	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys, Audit: audit, Metrics: m, Live: live, Mail: mailer}, nil
+}
+
+// RunMail sends the outbox until ctx ends, and returns once a send in
+// progress has finished and been recorded (drain-safe). Without SMTP_URL
+// there is nothing to send and it returns when ctx ends.
+func (a *App) RunMail(ctx context.Context) {
+	if a.Mail.Worker == nil {
+		<-ctx.Done()
+		return
+	}
+	a.Mail.Worker.Run(ctx)
 }
 
 // openKeys installs the signing keys JWT_ALG and JWT_PRIVATE_KEY_FILE ask

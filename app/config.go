@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	netmail "net/mail"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/mail"
 	"github.com/ironclad-auth/ironclad/store"
 )
 
@@ -86,6 +89,17 @@ type Config struct {
 	// WSMaxPerUser bounds the websocket connections of one user on one
 	// replica (WS_MAX_PER_USER).
 	WSMaxPerUser int
+
+	SMTP             *mail.SMTP    // SMTP_URL, parsed; nil when unset. Never logged whole
+	MailFrom         string        // MAIL_FROM
+	AppURL           string        // APP_URL: the SPA's base URL, in mail links
+	MailMaxAge       time.Duration // MAIL_MAX_AGE
+	MailTemplatesDir string        // MAIL_TEMPLATES_DIR
+	AppName          string        // APP_NAME
+	ResetTTL         time.Duration // PASSWORD_RESET_TTL
+	VerifyTTL        time.Duration // EMAIL_VERIFICATION_TTL
+	// RequireVerifiedEmail is EMAIL_VERIFICATION=required.
+	RequireVerifiedEmail bool
 }
 
 // Setting is one environment variable: its name, the default as the README
@@ -298,6 +312,69 @@ var Settings = []Setting{
 	{Name: "METRICS_ADDR", Default: "(none: off)",
 		Doc: "serve Prometheus metrics (`/metrics`, see [Metrics](#metrics)) on this address, on its own listener, never on `ADDR`: for example `127.0.0.1:9464`, or `:9464` for a scraper on the network",
 		set: func(c *Config, v string) (err error) { c.MetricsAddr, err = parseMetricsAddr(v); return err }},
+	{Name: "SMTP_URL", Default: "(none: development mail goes to the log and `/dev/mail`)",
+		Doc: "the SMTP server that sends password-reset and verification mail: `smtp://user:pass@host:587` (STARTTLS required; `?starttls=off` for a local relay without TLS, refused in production unless the host is loopback) or `smtps://user:pass@host:465` (implicit TLS). Never logged. Production without it turns reset and verification off (`FORBIDDEN`, reason `mail_disabled`) and says so once at startup",
+		set: func(c *Config, v string) error {
+			s, err := mail.ParseSMTPURL(v)
+			if err != nil {
+				return err // never repeats the URL: it may hold a password
+			}
+			c.SMTP = s
+			return nil
+		}},
+	{Name: "MAIL_FROM", Default: "`APP_NAME <no-reply@localhost>`, required in production with `SMTP_URL`",
+		Doc: "the sender of every mail, `name <address>` or a bare address",
+		set: func(c *Config, v string) error {
+			if _, err := netmail.ParseAddress(v); err != nil {
+				return fmt.Errorf("%q is not an address such as Example <no-reply@example.com>", v)
+			}
+			c.MailFrom = v
+			return nil
+		}},
+	{Name: "APP_URL", Default: "`http://localhost:5173`, required in production with `SMTP_URL`",
+		Doc: "the base URL of the app (the SPA) that mail links open: `APP_URL/reset-password#token=…` and `APP_URL/verify-email#token=…`. `https://` in production",
+		set: func(c *Config, v string) error {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				return fmt.Errorf("%q is not an http:// or https:// URL without query or fragment", v)
+			}
+			if c.Production && u.Scheme != "https" {
+				return errors.New("production needs an https:// URL: the links carry reset tokens")
+			}
+			c.AppURL = strings.TrimRight(v, "/")
+			return nil
+		}},
+	{Name: "MAIL_MAX_AGE", Default: "`1h`",
+		Doc: "how long an unsent mail is retried (with backoff, while the SMTP server is down) before it is given up and logged (`mail_given_up`); also how long sent mail is kept before the sweep deletes it. `1m` to `72h`",
+		set: duration(func(c *Config) *time.Duration { return &c.MailMaxAge }, time.Minute, 72*time.Hour)},
+	{Name: "MAIL_TEMPLATES_DIR", Default: "(none: the built-in templates)",
+		Doc: "a folder of Go templates replacing the built-in ones file by file: `KIND.subject.txt`, `KIND.txt` (text/template) and `KIND.html` (html/template) for `reset`, `verify`, `password_changed` and `email_changed`; they see `.AppName`, `.Username`, `.Email`, `.Link`, `.Code` and `.Expires`. Checked at startup",
+		set: func(c *Config, v string) error { c.MailTemplatesDir = v; return nil }},
+	{Name: "APP_NAME", Default: "`Ironclad`", Doc: "the product name in mail",
+		set: func(c *Config, v string) error {
+			if len(v) > 100 || strings.ContainsAny(v, "\r\n") {
+				return errors.New("must be one line of at most 100 bytes")
+			}
+			c.AppName = v
+			return nil
+		}},
+	{Name: "PASSWORD_RESET_TTL", Default: "`30m`", Doc: "how long a password-reset link and code work, `5m` to `24h`",
+		set: duration(func(c *Config) *time.Duration { return &c.ResetTTL }, 5*time.Minute, 24*time.Hour)},
+	{Name: "EMAIL_VERIFICATION_TTL", Default: "`24h`", Doc: "how long an email-verification link and code work, `5m` to `168h`",
+		set: duration(func(c *Config) *time.Duration { return &c.VerifyTTL }, 5*time.Minute, 7*24*time.Hour)},
+	{Name: "EMAIL_VERIFICATION", Default: "`optional`",
+		Doc: "`optional` or `required`. With `required`, the login of an account whose address is not verified answers `UNAUTHENTICATED`, reason `email_unverified` (only after a right password), and sends a fresh verification mail; production refuses `required` without `SMTP_URL`",
+		set: func(c *Config, v string) error {
+			switch v {
+			case "optional":
+				c.RequireVerifiedEmail = false
+			case "required":
+				c.RequireVerifiedEmail = true
+			default:
+				return fmt.Errorf("%q is not optional or required", v)
+			}
+			return nil
+		}},
 }
 
 // defaults is the Config before any variable is read.
@@ -329,6 +406,11 @@ func defaults() Config {
 		LoginPerIP:       auth.DefaultPerIP,
 		IdentityCacheTTL: store.DefaultIdentityTTL,
 		CookieSecure:     true,
+		AppURL:           "http://localhost:5173",
+		AppName:          "Ironclad",
+		MailMaxAge:       time.Hour,
+		ResetTTL:         30 * time.Minute,
+		VerifyTTL:        24 * time.Hour,
 	}
 }
 
@@ -366,6 +448,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if len(c.JWTSecret) < MinSecretLen {
 			errs = append(errs, fmt.Errorf("JWT_SECRET: production needs a secret of at least %d bytes (for example: openssl rand -base64 48)", MinSecretLen))
 		}
+		errs = append(errs, productionMail(c, getenv)...)
+	}
+	if c.MailFrom == "" {
+		c.MailFrom = c.AppName + " <no-reply@localhost>"
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
@@ -374,6 +460,30 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		c.DatabaseURL = filepath.Join(c.DataDir, "ironclad.db")
 	}
 	return c, nil
+}
+
+// productionMail is what production refuses of the mail settings: links
+// that would travel over plain HTTP, a sender or app URL left to the
+// development defaults, SMTP without TLS across a network, and required
+// verification with no way to send it.
+func productionMail(c Config, getenv func(string) string) []error {
+	var errs []error
+	if c.SMTP == nil {
+		if c.RequireVerifiedEmail {
+			errs = append(errs, errors.New("EMAIL_VERIFICATION: production refuses required without SMTP_URL: no account could ever log in"))
+		}
+		return errs
+	}
+	if getenv("APP_URL") == "" {
+		errs = append(errs, errors.New("APP_URL: production with SMTP_URL needs the https:// URL of the app the mail links open"))
+	}
+	if getenv("MAIL_FROM") == "" {
+		errs = append(errs, errors.New("MAIL_FROM: production with SMTP_URL needs a sender address"))
+	}
+	if !c.SMTP.StartTLS && !c.SMTP.ImplicitTLS && !c.SMTP.Loopback() {
+		errs = append(errs, errors.New("SMTP_URL: production refuses starttls=off to a server that is not on this host: the mail carries reset tokens"))
+	}
+	return errs
 }
 
 // duration parses a Go duration within [min, max] into the field dst names.

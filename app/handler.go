@@ -55,6 +55,11 @@ func (a *App) Handler() http.Handler {
 		}
 		io.WriteString(w, "ok\n")
 	})
+	if !a.Config.Production {
+		// The development mailbox: mails carry live tokens, so never in
+		// production (the route does not exist there: 404).
+		mux.HandleFunc("GET "+DevMailPath, a.devMailHandler)
+	}
 	if a.Config.Playground {
 		// The playground is same-origin script, so it may send the CSRF
 		// header: refreshToken without an argument then works in cookie mode.

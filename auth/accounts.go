@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ironclad-auth/ironclad/mail"
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
 )
@@ -65,6 +66,11 @@ func (a *Accounts) Register(ctx context.Context, nu NewUser) (*Grant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("register: %w", err)
 	}
+	if err := s.queueVerification(ctx, u); err != nil {
+		// The account exists: a lost verification mail is one the user
+		// asks for again (sendVerificationEmail), not a failed sign-up.
+		s.log.ErrorContext(ctx, "verification mail not queued", "user_id", u.ID, "err", err)
+	}
 	s.log.InfoContext(ctx, "user registered", "event", "user_registered", "user_id", u.ID, "session_id", g.SessionID, "ip", c.IP, "user_agent", c.UserAgent)
 	return g, nil
 }
@@ -84,7 +90,9 @@ func (a *Accounts) create(ctx context.Context, nu NewUser, emailRequired bool, l
 	if err != nil {
 		return nil, fmt.Errorf("create user: %w", err)
 	}
-	u := &models.User{Username: nu.Username, Email: email, PasswordHash: hash, Role: nu.Role, Active: true}
+	// An address an administrator typed (createuser) is taken as verified;
+	// one given at sign-up must be proved.
+	u := &models.User{Username: nu.Username, Email: email, EmailVerified: email != nil && !emailRequired, PasswordHash: hash, Role: nu.Role, Active: true}
 	if loggedInAt != nil {
 		u.CreatedAt = *loggedInAt
 		u.LastLoginAt = loggedInAt
@@ -117,11 +125,24 @@ func (a *Accounts) UpdateProfile(ctx context.Context, id string, in ProfileInput
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	// A new address is stored unverified; a verification goes to it and a
+	// notice to the old one, queued in the same transaction.
+	var sent []mail.Message
+	if change.Email != nil {
+		change.OnEmailChange = a.s.emailChangeMails(*change.Email, &sent)
+	}
 	u, err := a.s.store.UpdateProfile(ctx, id, change, a.s.opts.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnknownUser
 	}
-	return u, err
+	if err != nil {
+		return nil, err
+	}
+	if len(sent) > 0 {
+		a.s.mail.Queued(ctx, sent...)
+		a.s.log.InfoContext(ctx, "email changed", "event", "email_changed", "user_id", id)
+	}
+	return u, nil
 }
 
 // SetRole gives user id a role, on behalf of the admin viewer of ctx. The

@@ -91,6 +91,19 @@ func (s *Service) Login(ctx context.Context, username, password string) (g *Gran
 
 	att.succeeded(ctx)
 
+	if s.opts.RequireVerifiedEmail && u.Email != nil && !u.EmailVerified {
+		// Only now, after the password check: the refusal tells nothing to
+		// someone without the password. A fresh link goes out (limited as
+		// reset mails are), so "log in again" is the resend button.
+		if err := s.limiter.takeMail(ctx, *u.Email, c.IP); err == nil {
+			if err := s.queueVerification(ctx, u); err != nil {
+				s.log.ErrorContext(ctx, "verification mail not queued", "user_id", u.ID, "err", err)
+			}
+		}
+		s.log.InfoContext(ctx, "login refused: email not verified", "event", "login_email_unverified", "user_id", u.ID, "ip", c.IP, "user_agent", c.UserAgent)
+		return nil, ErrEmailUnverified
+	}
+
 	newHash := ""
 	if rehash {
 		// Parameters changed since this hash was made, or it was imported

@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// Purge deletes expired, used and revoked refresh tokens and ended sessions.
+// Purge deletes expired, used and revoked refresh tokens and ended sessions,
+// and mail sent or given up, and spent mail tokens, older than MAIL_MAX_AGE.
 // Used tokens are kept until they would have expired, so reuse of a stolen
 // token is still detected; the deletes are idempotent, so replicas may run
 // Purge concurrently.
@@ -16,11 +17,24 @@ import (
 func (s *Service) Purge(ctx context.Context) (int64, error) {
 	now := s.opts.Now().UTC()
 	n, err := s.store.Purge(ctx, now, s.opts.RefreshTTL)
+	if err != nil {
+		return n, err
+	}
+	m, err := s.store.PurgeMail(ctx, now, s.mailKeep())
+	n += m
 	if err != nil || s.opts.AuditRetention <= 0 {
 		return n, err
 	}
-	m, err := s.store.PurgeAudit(ctx, now.Add(-s.opts.AuditRetention))
+	m, err = s.store.PurgeAudit(ctx, now.Add(-s.opts.AuditRetention))
 	return n + m, err
+}
+
+// mailKeep is how long sent mail and spent mail tokens are kept.
+func (s *Service) mailKeep() time.Duration {
+	if s.opts.MailMaxAge > 0 {
+		return s.opts.MailMaxAge
+	}
+	return time.Hour
 }
 
 // RunPurger calls Purge every interval (with jitter, so replicas started
@@ -55,9 +69,14 @@ func (s *Service) RunPurger(ctx context.Context, interval time.Duration) {
 func (s *Service) CountPurgeable(ctx context.Context) (int64, error) {
 	now := s.opts.Now().UTC()
 	n, err := s.store.CountPurgeable(ctx, now, s.opts.RefreshTTL)
+	if err != nil {
+		return n, err
+	}
+	m, err := s.store.CountPurgeableMail(ctx, now, s.mailKeep())
+	n += m
 	if err != nil || s.opts.AuditRetention <= 0 {
 		return n, err
 	}
-	m, err := s.store.CountAuditBefore(ctx, now.Add(-s.opts.AuditRetention))
+	m, err = s.store.CountAuditBefore(ctx, now.Add(-s.opts.AuditRetention))
 	return n + m, err
 }

@@ -134,6 +134,56 @@ func (l *LoginLimiter) begin(ctx context.Context, username, ip string) (*attempt
 	return a, nil
 }
 
+// ErrTooManyMails is the error of a mail request refused by the limiter;
+// the returned copies carry RetryAfter.
+var ErrTooManyMails = models.TooManyRequests("too many mail requests for this address or from this network; retry later", 0)
+
+// takeMail counts one request that sends mail (password reset,
+// verification) for address from ip, against the login limits: per
+// address as per username, per IP as per IP. Every request counts, found
+// or not, so the answer for an unknown address is limited exactly as for a
+// known one. Over either limit it returns TOO_MANY_REQUESTS.
+func (l *LoginLimiter) takeMail(ctx context.Context, address, ip string) error {
+	ipKey := l.prefix + "mail:ip:" + ipBucket(ip)
+	ok, retry, err := l.c.take(ctx, ipKey, l.perIP, 1)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return tooManyMails(retry)
+	}
+	ok, retry, err = l.c.take(ctx, l.prefix+"mail:addr:"+l.hashUser(address), l.perUser, 1)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		_, _, _ = l.c.take(ctx, ipKey, l.perIP, -1)
+		return tooManyMails(retry)
+	}
+	return nil
+}
+
+func tooManyMails(retry time.Duration) error {
+	e := *ErrTooManyMails
+	e.RetryAfter = max(retry, time.Second)
+	return &e
+}
+
+// beginToken counts one presentation of a mail token from ip, against the
+// per-IP login limit: guessing codes costs as much as guessing passwords.
+// The attempt is settled like a login's (succeeded gives it back).
+func (l *LoginLimiter) beginToken(ctx context.Context, ip string) (*attempt, error) {
+	a := &attempt{l: l, ipKey: l.prefix + "token:ip:" + ipBucket(ip)}
+	ok, retry, err := l.c.take(ctx, a.ipKey, l.perIP, 1)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return a.refuse("ip", retry)
+	}
+	return a, nil
+}
+
 func (a *attempt) refuse(scope string, retry time.Duration) (*attempt, error) {
 	a.scope, a.retryAfter = scope, max(retry, time.Second)
 	e := *ErrTooManyAttempts
@@ -151,7 +201,9 @@ func (a *attempt) succeeded(ctx context.Context) {
 		return
 	}
 	a.settled = true
-	_ = a.l.c.reset(ctx, a.userKey)
+	if a.userKey != "" {
+		_ = a.l.c.reset(ctx, a.userKey)
+	}
 	_, _, _ = a.l.c.take(ctx, a.ipKey, a.l.perIP, -1)
 }
 
@@ -162,7 +214,9 @@ func (a *attempt) abandon(ctx context.Context) {
 		return
 	}
 	a.settled = true
-	_, _, _ = a.l.c.take(ctx, a.userKey, a.l.perUser, -1)
+	if a.userKey != "" {
+		_, _, _ = a.l.c.take(ctx, a.userKey, a.l.perUser, -1)
+	}
 	_, _, _ = a.l.c.take(ctx, a.ipKey, a.l.perIP, -1)
 }
 

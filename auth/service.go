@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ironclad-auth/ironclad/mail"
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
 )
@@ -56,6 +57,18 @@ type Options struct {
 	// Observer is told the outcome of each flow (metrics); nil observes
 	// nothing.
 	Observer Observer
+	// Mail sends reset and verification mail; nil turns those features
+	// off (they answer FORBIDDEN, reason mail_disabled).
+	Mail *mail.Mailer
+	// ResetTTL and VerifyTTL are the lifetimes of reset and verification
+	// tokens (PASSWORD_RESET_TTL, EMAIL_VERIFICATION_TTL).
+	ResetTTL, VerifyTTL time.Duration
+	// MailMaxAge is how long sent or given-up mail, and used or expired
+	// mail tokens, are kept before the sweep deletes them (MAIL_MAX_AGE).
+	MailMaxAge time.Duration
+	// RequireVerifiedEmail refuses the login of an account whose address
+	// is not verified (EMAIL_VERIFICATION=required).
+	RequireVerifiedEmail bool
 }
 
 // Service runs Ironclad's credential and session flows: login, refresh,
@@ -77,6 +90,8 @@ type Service struct {
 	limiter *LoginLimiter
 	obs     Observer
 	sealer  *sealer // seals successors kept for the reuse grace window
+	mail    *mail.Mailer
+	codeKey []byte // keys the hashes of mail codes
 
 	mixAt      atomic.Int64 // when the stored hash formats were last counted (unix ns)
 	mixRunning atomic.Bool  // a count is under way
@@ -108,7 +123,17 @@ func NewService(st *store.Store, tokens *Tokens, hasher *Hasher, opts Options, l
 	if obs == nil {
 		obs = NopObserver{}
 	}
-	s := &Service{store: st, tokens: tokens, hasher: hasher, log: log, opts: opts, limiter: lim, obs: obs, sealer: sl, audit: audit}
+	codeKey, err := deriveKey(tokens.secret, "ironclad mail code v1")
+	if err != nil {
+		panic("auth.NewService: " + err.Error())
+	}
+	if opts.ResetTTL <= 0 {
+		opts.ResetTTL = DefaultResetTTL
+	}
+	if opts.VerifyTTL <= 0 {
+		opts.VerifyTTL = DefaultVerifyTTL
+	}
+	s := &Service{store: st, tokens: tokens, hasher: hasher, log: log, opts: opts, limiter: lim, obs: obs, sealer: sl, audit: audit, mail: opts.Mail, codeKey: codeKey}
 	s.Accounts = &Accounts{s: s}
 	s.PersonalTokens = &PersonalTokens{store: st, log: log, now: opts.Now, audit: audit}
 	return s

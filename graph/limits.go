@@ -14,7 +14,9 @@ import (
 // operation may hold at most one of them, so aliases cannot multiply password
 // guesses: the operation is refused before anything runs, so no password is
 // hashed.
-var credentialFields = map[string]bool{"login": true, "refreshToken": true, "register": true, "changePassword": true}
+var credentialFields = map[string]bool{"login": true, "refreshToken": true, "register": true, "changePassword": true,
+	// Mail tokens are secrets too, and each reset request sends a mail.
+	"requestPasswordReset": true, "resetPassword": true, "verifyEmail": true, "sendVerificationEmail": true}
 
 // oneCredentialField refuses operations selecting more than one credential
 // field, counting aliases and fragments.
@@ -40,7 +42,7 @@ func (oneCredentialField) MutateOperationContext(ctx context.Context, oc *graphq
 	}
 	if n > 1 {
 		return &gqlerror.Error{
-			Message:    "an operation may contain at most one login, refreshToken, register or changePassword field",
+			Message:    "an operation may contain at most one login, refreshToken, register, changePassword, requestPasswordReset, resetPassword, verifyEmail or sendVerificationEmail field",
 			Extensions: map[string]any{"code": string(models.CodeBadUserInput)},
 		}
 	}

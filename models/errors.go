@@ -30,6 +30,23 @@ const (
 	ReasonRefreshExpired     = "refresh_token_expired"
 	ReasonRefreshReused      = "refresh_token_reused"
 	ReasonTokenRevoked       = "token_revoked" // a personal access token was revoked
+	// ReasonEmailUnverified refuses the login of an account whose address
+	// is not verified, with EMAIL_VERIFICATION=required (after the
+	// password check).
+	ReasonEmailUnverified = "email_unverified"
+)
+
+// ReasonMailDisabled is sent with FORBIDDEN by the mail features of a
+// production server without SMTP_URL.
+const ReasonMailDisabled = "mail_disabled"
+
+// Reasons sent with BAD_USER_INPUT for a reset or verification token
+// (or its 8-character code) that is unknown or used, or expired.
+const (
+	ReasonResetTokenInvalid        = "reset_token_invalid"
+	ReasonResetTokenExpired        = "reset_token_expired"
+	ReasonVerificationTokenInvalid = "verification_token_invalid"
+	ReasonVerificationTokenExpired = "verification_token_expired"
 )
 
 // Reasons sent as extensions.reason with FORBIDDEN errors raised for a

@@ -23,15 +23,21 @@ type User struct {
 	// UsernameKey is the case-folded username; its unique index makes
 	// usernames unique case-insensitively on every database. It is text:
 	// folding can make a name longer (the store computes it).
-	UsernameKey  string  `gorm:"not null;uniqueIndex"`
-	Email        *string `gorm:"size:320"`
-	DisplayName  *string `gorm:"size:100"`
-	PasswordHash string  `gorm:"size:255;not null"`
-	Role         Role    `gorm:"size:16;not null;default:USER"`
-	Active       bool    `gorm:"not null;default:true"`
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	LastLoginAt  *time.Time
+	UsernameKey string  `gorm:"not null;uniqueIndex"`
+	Email       *string `gorm:"size:320"`
+	// EmailKey is the case-folded email; its unique index gives an address
+	// to at most one account (the store computes it).
+	EmailKey *string
+	// EmailVerified is set once the user proved they receive mail at Email
+	// (verifyEmail, or a password reset through it); a new address clears it.
+	EmailVerified bool    `gorm:"not null;default:false"`
+	DisplayName   *string `gorm:"size:100"`
+	PasswordHash  string  `gorm:"size:255;not null"`
+	Role          Role    `gorm:"size:16;not null;default:USER"`
+	Active        bool    `gorm:"not null;default:true"`
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	LastLoginAt   *time.Time
 }
 
 // Session is the family of refresh tokens descended from one login.

@@ -72,9 +72,15 @@ type identityCache struct {
 	onChange     atomic.Pointer[func(Change, bool)] // Store.OnIdentityChange
 }
 
+// gen, in both entries, is the invalidation count when the entry was
+// stored. A session entry older than its user's entry is not used: a
+// change to the user (Change{UserID}: log out everywhere, a password
+// reset) drops the user's entry only, and the user read again for one
+// session must not revive the old liveness of another.
 type cachedUser struct {
 	user  models.User
 	until time.Time
+	gen   uint64
 }
 
 type cachedSession struct {
@@ -82,6 +88,7 @@ type cachedSession struct {
 	expiresAt time.Time
 	revoked   bool
 	until     time.Time
+	gen       uint64
 }
 
 func newIdentityCache(ttl time.Duration) *identityCache {
@@ -95,7 +102,7 @@ func (c *identityCache) get(userID, sessionID string, now time.Time) (u *models.
 	cu, uok := c.users[userID]
 	cs, sok := c.sessions[sessionID]
 	c.mu.RUnlock()
-	if !uok || !sok || cs.userID != userID || !now.Before(cu.until) || !now.Before(cs.until) {
+	if !uok || !sok || cs.userID != userID || cs.gen < cu.gen || !now.Before(cu.until) || !now.Before(cs.until) {
 		return nil, false, false
 	}
 	return cloneUser(&cu.user), !cs.revoked && cs.expiresAt.After(now), true
@@ -123,8 +130,8 @@ func (c *identityCache) put(gen uint64, u *models.User, sessionID string, expire
 		clear(c.users)
 		clear(c.sessions)
 	}
-	c.users[u.ID] = cachedUser{user: *cloneUser(u), until: until}
-	c.sessions[sessionID] = cachedSession{userID: u.ID, expiresAt: expiresAt, revoked: revoked, until: until}
+	c.users[u.ID] = cachedUser{user: *cloneUser(u), until: until, gen: gen}
+	c.sessions[sessionID] = cachedSession{userID: u.ID, expiresAt: expiresAt, revoked: revoked, until: until, gen: gen}
 }
 
 // invalidate drops the entries named by ch.

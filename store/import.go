@@ -75,6 +75,11 @@ func (s *Store) ImportUsers(ctx context.Context, batch []ImportUser) (skipped []
 				continue
 			}
 			exists[u.UsernameKey] = true // a second row of the same name in one batch is skipped too
+			u.EmailKey = nil // an address belongs to one account: the unique index on its folded form
+			if u.Email != nil && *u.Email != "" {
+				k := EmailKey(*u.Email)
+				u.EmailKey = &k
+			}
 			rows = append(rows, u)
 			if batch[i].EmailVerifiedAt != nil {
 				verified = append(verified, batch[i])
@@ -101,7 +106,7 @@ func (s *Store) ImportUsers(ctx context.Context, batch []ImportUser) (skipped []
 			}
 		}
 		for _, v := range verified {
-			err := tx.Exec("UPDATE users SET email_verified_at = ? WHERE id = ?", utc(*v.EmailVerifiedAt), v.User.ID).Error
+			err := tx.Exec("UPDATE users SET email_verified_at = ?, email_verified = ? WHERE id = ?", utc(*v.EmailVerifiedAt), true, v.User.ID).Error
 			if err != nil {
 				return err
 			}

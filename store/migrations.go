@@ -69,6 +69,11 @@ func (s *Store) migrations() []*gormigrate.Migration {
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropSigningKeys, dropSigningKeys)),
 		},
 		{
+			ID:       "202612020002_mail",
+			Migrate:  gormigrate.MigrateFunc(s.migrateMail),
+			Rollback: gormigrate.RollbackFunc(s.execDDL(dropMail, dropMail)),
+		},
+		{
 			ID:       "202612020101_email_verified",
 			Migrate:  gormigrate.MigrateFunc(s.execDDL(emailVerifiedPostgres, emailVerifiedSQLite)),
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropEmailVerified, dropEmailVerified)),

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/ironclad-auth/ironclad/models"
 	"gorm.io/gorm"
 )
@@ -12,15 +14,20 @@ import (
 type ProfileChange struct {
 	Email       *string
 	DisplayName *string // "" clears it
+	// OnEmailChange, when set, is called inside the transaction when Email
+	// is another address than the user's (compared folded), with the user
+	// as it was: it returns the verification token and the messages to
+	// queue with the change, which commit or roll back with it.
+	OnEmailChange func(before *models.User) (*models.MailToken, []*models.OutboxMail, error)
 }
 
 // UpdateProfile applies change to a user and returns the updated user.
-// ErrNotFound if the user does not exist.
+// A new address (other than the old one in letter case only) is stored
+// unverified. ErrNotFound if the user does not exist; ErrEmailTaken if
+// another account has the address.
 func (s *Store) UpdateProfile(ctx context.Context, userID string, change ProfileChange, now time.Time) (*models.User, error) {
+	now = utc(now)
 	values := map[string]any{}
-	if change.Email != nil {
-		values["email"] = *change.Email
-	}
 	if change.DisplayName != nil {
 		if *change.DisplayName == "" {
 			values["display_name"] = nil
@@ -30,8 +37,32 @@ func (s *Store) UpdateProfile(ctx context.Context, userID string, change Profile
 	}
 	var out models.User
 	err := s.write(ctx, "update profile", func(tx *gorm.DB) error {
-		values["updated_at"] = utc(now)
+		var before models.User
+		if err := tx.Where("id = ?", userID).Take(&before).Error; err != nil {
+			return err
+		}
+		normalizeUser(&before)
+		if change.Email != nil {
+			key := EmailKey(*change.Email)
+			values["email"], values["email_key"] = *change.Email, key
+			if before.EmailKey == nil || *before.EmailKey != key {
+				values["email_verified"] = false
+				if change.OnEmailChange != nil {
+					tok, mails, err := change.OnEmailChange(&before)
+					if err != nil {
+						return err
+					}
+					if err := queueDirect(tx, userID, tok, mails, now); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		values["updated_at"] = now
 		res := tx.Model(&models.User{}).Where("id = ?", userID).UpdateColumns(values)
+		if errors.Is(res.Error, gorm.ErrDuplicatedKey) {
+			return ErrEmailTaken
+		}
 		if res.Error != nil {
 			return res.Error
 		}
@@ -48,4 +79,24 @@ func (s *Store) UpdateProfile(ctx context.Context, userID string, change Profile
 	}
 	normalizeUser(&out)
 	return &out, nil
+}
+
+// queueDirect writes a token and messages for a user known to exist.
+func queueDirect(tx *gorm.DB, userID string, tok *models.MailToken, mails []*models.OutboxMail, now time.Time) error {
+	if tok != nil {
+		if tok.ID == "" {
+			tok.ID = uuid.NewString()
+		}
+		tok.UserID, tok.CreatedAt, tok.ExpiresAt = userID, now, utc(tok.ExpiresAt)
+		res := tx.Exec(insertTokenSQL, tok.ID, tok.Purpose, tok.TokenHash, tok.CodeHash, tok.Email, tok.CreatedAt, tok.ExpiresAt, userID)
+		if res.Error != nil {
+			return res.Error
+		}
+	}
+	for _, m := range mails {
+		if _, err := insertOutbox(tx, userID, m, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -46,6 +46,13 @@ func (s *Store) CreateUser(ctx context.Context, u *models.User) error {
 		u.ID = uuid.NewString()
 	}
 	u.UsernameKey = usernameKey(u.Username)
+	u.EmailKey = nil
+	if u.Email != nil && *u.Email != "" {
+		k := EmailKey(*u.Email)
+		u.EmailKey = &k
+	} else {
+		u.Email, u.EmailVerified = nil, false
+	}
 	u.Active = true
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = time.Now()
@@ -56,7 +63,10 @@ func (s *Store) CreateUser(ctx context.Context, u *models.User) error {
 	err := s.db.WithContext(ctx).Create(u).Error
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		// The ID is a fresh UUID, so the unique index that failed is the
-		// username's.
+		// username's or the address's.
+		if u.EmailKey != nil && emailTaken(s.db.WithContext(ctx), u.Username) {
+			return ErrEmailTaken
+		}
 		return models.BadField("username", "username is already taken")
 	}
 	return wrap("create user", err)
@@ -190,6 +200,7 @@ func normalizeUser(u *models.User) {
 func userColumns(prefix string) string {
 	return "users.id AS " + prefix + "id, users.username AS " + prefix + "username, " +
 		"users.username_key AS " + prefix + "username_key, users.email AS " + prefix + "email, " +
+		"users.email_key AS " + prefix + "email_key, users.email_verified AS " + prefix + "email_verified, " +
 		"users.display_name AS " + prefix + "display_name, " +
 		"users.password_hash AS " + prefix + "password_hash, users.role AS " + prefix + "role, " +
 		"users.active AS " + prefix + "active, users.created_at AS " + prefix + "created_at, " +

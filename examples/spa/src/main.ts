@@ -1,7 +1,7 @@
 import { gql } from "@apollo/client";
 import type { Subscription } from "rxjs";
 import { client, closes, SIGNED_OUT } from "./apollo";
-import { loginPage, logout, ME, SESSIONS, profilePage, sessionsPage, type Page } from "./pages";
+import { loginPage, logout, ME, SESSIONS, profilePage, resetPasswordPage, sessionsPage, verifyEmailPage, type Page } from "./pages";
 import { getAccessToken, onSessionLost, restoreSession, sessionLost } from "./session";
 
 const app = document.querySelector<HTMLElement>("#app")!;
@@ -71,8 +71,16 @@ function show(text: string): void {
   notice.textContent = text;
   notice.hidden = false;
 }
+// The pages mail links open are paths, with the token in the fragment.
+const linkPages: Record<string, Page> = { "/reset-password": resetPasswordPage, "/verify-email": verifyEmailPage };
 
 function route(): void {
+  const linkPage = linkPages[location.pathname];
+  if (linkPage) {
+    nav.hidden = true;
+    void linkPage(app, () => true);
+    return;
+  }
   const signedIn = getAccessToken() !== null;
   watchSession(signedIn);
   const target = !signedIn ? "#/login" : pages[location.hash] && location.hash !== "#/login" ? location.hash : "#/profile";
@@ -90,7 +98,9 @@ onSessionLost(() => {
   route();
 });
 document.querySelector("#logout")!.addEventListener("click", () => void logout());
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", () => {
+  if (!linkPages[location.pathname]) route();
+});
 
 // For the Apollo devtools console and the browser test: the client and the
 // documents the pages use.
