@@ -75,7 +75,7 @@ func (s *Store) ImportUsers(ctx context.Context, batch []ImportUser) (skipped []
 				continue
 			}
 			exists[u.UsernameKey] = true // a second row of the same name in one batch is skipped too
-			u.EmailKey = nil // an address belongs to one account: the unique index on its folded form
+			u.EmailKey = nil             // an address belongs to one account: the unique index on its folded form
 			if u.Email != nil && *u.Email != "" {
 				k := EmailKey(*u.Email)
 				u.EmailKey = &k

@@ -70,7 +70,6 @@ func TestMailMigrationStopsOnDuplicateEmails(t *testing.T) {
 	})
 }
 
-
 // TestDeleteUserDeletesMailTokens: a user's pending tokens and mail go
 // with the account.
 func TestDeleteUserDeletesMailTokens(t *testing.T) {
