@@ -183,6 +183,14 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		}
 		return nil, err
 	}
+	if m != nil {
+		if err := registerAppMetrics(m, mailer, audit); err != nil {
+			if rdb != nil {
+				rdb.Close()
+			}
+			return nil, err
+		}
+	}
 	svc := auth.NewService(st, tokens, hasher, auth.Options{
 		RefreshTTL:     cfg.RefreshTTL,
 		SessionMaxAge:  cfg.SessionMaxAge,

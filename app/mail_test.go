@@ -110,7 +110,22 @@ func TestPasswordResetByMail(t *testing.T) {
 			t.Errorf("personal token after revokePersonalTokens: code %q, want UNAUTHENTICATED", code)
 		}
 		e.Login("rita", apptest.Password)
+		wantAudit(t, e, u.ID, models.AuditPasswordReset, 2) // the refused and reused tokens store none
 	}, apptest.WithSMTP(srv.URL()))
+}
+
+// wantAudit fails unless the audit log holds n events of typ about userID.
+func wantAudit(t *testing.T, e *apptest.Env, userID string, typ models.AuditType, n int) {
+	t.Helper()
+	got := 0
+	for _, ev := range e.AuditEvents(t) {
+		if ev.Type == typ && apptest.Str(ev.UserID) == userID {
+			got++
+		}
+	}
+	if got != n {
+		t.Errorf("%d %s events for %s, want %d", got, typ, userID, n)
+	}
 }
 
 // TestResetTokenRules: expired tokens have their own reason; garbage and
@@ -489,6 +504,10 @@ func TestEmailUniqueAndChange(t *testing.T) {
 		if !strings.Contains(r.Body, `"emailVerified":true`) {
 			t.Fatalf("case-only change: %s", r.Body)
 		}
+		// The audit log holds one EMAIL_CHANGED (not the refused change, not
+		// the change in letter case) and one EMAIL_VERIFIED.
+		wantAudit(t, e, s.User.ID, models.AuditEmailChanged, 1)
+		wantAudit(t, e, s.User.ID, models.AuditEmailVerified, 1)
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/ironclad-auth/ironclad/auth"
 	"github.com/ironclad-auth/ironclad/graph"
 	"github.com/ironclad-auth/ironclad/internal/metrics"
+	"github.com/ironclad-auth/ironclad/mail"
 )
 
 // MetricsPath is where the metrics listener serves the exposition.
@@ -76,4 +77,33 @@ func (a *App) ServeMetrics(ctx context.Context) (net.Addr, error) {
 		}
 	}()
 	return ln.Addr(), nil
+}
+
+// metricsScrapeTimeout bounds the database read a scrape makes (the outbox
+// depth).
+const metricsScrapeTimeout = 2 * time.Second
+
+// registerAppMetrics adds the families of the parts wired here: the mail
+// outbox (when this replica sends mail) and the audit log's asynchronous
+// writer.
+func registerAppMetrics(m *metrics.Metrics, mailer *mail.Mailer, audit *auth.AuditWriter) error {
+	if mailer != nil && mailer.Worker != nil {
+		w := mailer.Worker
+		depth := func() int {
+			ctx, cancel := context.WithTimeout(context.Background(), metricsScrapeTimeout)
+			defer cancel()
+			n, err := w.Depth(ctx)
+			if err != nil {
+				return -1 // the database did not answer: -1, never a stale figure
+			}
+			return int(n)
+		}
+		if err := m.RegisterMailOutbox(depth, func() uint64 { return uint64(w.GivenUp()) }); err != nil {
+			return err
+		}
+	}
+	if audit != nil {
+		return m.RegisterAuditDropped(audit.Dropped)
+	}
+	return nil
 }

@@ -131,7 +131,15 @@ func (a *Accounts) UpdateProfile(ctx context.Context, id string, in ProfileInput
 	if change.Email != nil {
 		change.OnEmailChange = a.s.emailChangeMails(*change.Email, &sent)
 	}
-	u, err := a.s.store.UpdateProfile(ctx, id, change, a.s.opts.Now())
+	wctx := ctx
+	if change.Email != nil {
+		ev := a.s.audit.event(ctx, models.AuditEmailChanged, id, ViewerFrom(ctx).SessionID, nil)
+		if v := ViewerFrom(ctx).User; v != nil && v.ID != id {
+			ev.ActorID = &v.ID // an admin changing another user's address
+		}
+		wctx = with(ctx, ev)
+	}
+	u, err := a.s.store.UpdateProfile(wctx, id, change, a.s.opts.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnknownUser
 	}

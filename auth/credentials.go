@@ -100,7 +100,9 @@ func (s *Service) Login(ctx context.Context, username, password string) (g *Gran
 				s.log.ErrorContext(ctx, "verification mail not queued", "user_id", u.ID, "err", err)
 			}
 		}
+		outcome = LoginEmailUnverified
 		s.log.InfoContext(ctx, "login refused: email not verified", "event", "login_email_unverified", "user_id", u.ID, "ip", c.IP, "user_agent", c.UserAgent)
+		s.audit.async(s.audit.event(ctx, models.AuditLoginFailed, u.ID, "", map[string]any{"reason": "email_unverified"}))
 		return nil, ErrEmailUnverified
 	}
 

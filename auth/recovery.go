@@ -157,7 +157,8 @@ func (a *Accounts) ResetPassword(ctx context.Context, token, newPassword string,
 			return err
 		}
 	}
-	err = s.store.ResetPassword(ctx, r, now)
+	ev := s.audit.event(ctx, models.AuditPasswordReset, u.ID, "", map[string]any{"personal_tokens_revoked": revokePersonalTokens})
+	err = s.store.ResetPassword(with(ctx, ev), r, now)
 	switch {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 		att.failed() // used by a concurrent request, or the user is gone

@@ -38,7 +38,8 @@ func (a *Accounts) VerifyEmail(ctx context.Context, token string) error {
 		att.succeeded(ctx)
 		return ErrVerifyExpired
 	}
-	err = s.store.VerifyEmail(ctx, t.ID, u.ID, store.EmailKey(t.Email), now)
+	ev := s.audit.event(ctx, models.AuditEmailVerified, u.ID, "", nil)
+	err = s.store.VerifyEmail(with(ctx, ev), t.ID, u.ID, store.EmailKey(t.Email), now)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		att.failed() // used meanwhile, or the address changed since

@@ -42,10 +42,12 @@ func (s *Store) UpdateProfile(ctx context.Context, userID string, change Profile
 			return err
 		}
 		normalizeUser(&before)
+		emailChanged := false
 		if change.Email != nil {
 			key := EmailKey(*change.Email)
 			values["email"], values["email_key"] = *change.Email, key
 			if before.EmailKey == nil || *before.EmailKey != key {
+				emailChanged = true
 				values["email_verified"] = false
 				if change.OnEmailChange != nil {
 					tok, mails, err := change.OnEmailChange(&before)
@@ -57,6 +59,9 @@ func (s *Store) UpdateProfile(ctx context.Context, userID string, change Profile
 					}
 				}
 			}
+		}
+		if !emailChanged {
+			skipAudit(tx) // the events of ctx are about a new address (EMAIL_CHANGED)
 		}
 		values["updated_at"] = now
 		res := tx.Model(&models.User{}).Where("id = ?", userID).UpdateColumns(values)

@@ -242,3 +242,12 @@ func (m *Metrics) Operation(op graph.OpType, r graph.Result, d time.Duration) {
 	m.requests[op][r].Inc()
 	m.durations[op].Observe(d.Seconds())
 }
+
+// RegisterAuditDropped exports the audit events the asynchronous writer's
+// full buffer refused (failed logins and rate-limit hits under a flood).
+func (m *Metrics) RegisterAuditDropped(dropped func() uint64) error {
+	return m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: namespace, Name: "audit_events_dropped_total",
+		Help: "Audit events the asynchronous writer dropped because its buffer was full.",
+	}, func() float64 { return float64(dropped()) }))
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/ironclad-auth/ironclad/app"
 	"github.com/ironclad-auth/ironclad/app/apptest"
 	"github.com/ironclad-auth/ironclad/auth"
+	"github.com/ironclad-auth/ironclad/mail/mailtest"
 	"github.com/ironclad-auth/ironclad/models"
 	"github.com/ironclad-auth/ironclad/store"
 	"github.com/ironclad-auth/ironclad/store/storetest"
@@ -241,4 +242,29 @@ func TestRedisChannelExported(t *testing.T) {
 	if got := value(t, expo, `ironclad_invalidation_channel_reconnects_total{source="redis"}`); got != 0 {
 		t.Errorf("redis channel reconnects = %v, want 0", got)
 	}
+}
+
+// The mail outbox and the audit writer export their families: the depth
+// counts a queued mail while the SMTP server is away, and the writer's
+// drops start at zero.
+func TestMailAndAuditFamilies(t *testing.T) {
+	srv := mailtest.Start(t)
+	apptest.ForEach(t, func(t *testing.T, e *apptest.Env) {
+		url := serveMetrics(t, e)
+		if got := value(t, scrape(t, url), "ironclad_mail_outbox_depth"); got != 0 {
+			t.Errorf("outbox depth = %v before any mail, want 0", got)
+		}
+		e.CreateUser("mia", apptest.Password, models.RoleUser)
+		// No worker runs in this test: the reset mail stays queued.
+		apptest.MustOK(t, e.Do("", `mutation($e: String!) { requestPasswordReset(email: $e) }`, map[string]any{"e": "mia@example.com"}))
+		expo := scrape(t, url)
+		if got := value(t, expo, "ironclad_mail_outbox_depth"); got != 1 {
+			t.Errorf("outbox depth = %v with one queued mail, want 1", got)
+		}
+		value(t, expo, "ironclad_mail_failures_total")
+		if got := value(t, expo, "ironclad_audit_events_dropped_total"); got != 0 {
+			t.Errorf("audit events dropped = %v, want 0", got)
+		}
+		promtoolCheck(t, expo)
+	}, withMetrics, apptest.WithSMTP(srv.URL()))
 }
