@@ -35,6 +35,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 			IDColumnSize:   255,
 			UseTransaction: false, // we are inside our own transaction
 		}, s.migrations())
+		// Indexes a migration had to leave out (migrations_scale.go).
+		if err := s.ensureSearchIndexes(tx); err != nil {
+			return err
+		}
 		return m.Migrate()
 	})
 	if err != nil {
@@ -67,6 +71,12 @@ func (s *Store) migrations() []*gormigrate.Migration {
 			ID:       "202612020001_signing_keys",
 			Migrate:  gormigrate.MigrateFunc(s.execDDL(signingKeysPostgres, signingKeysSQLite)),
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropSigningKeys, dropSigningKeys)),
+		},
+		// Scale (issue 16): migrations_scale.go.
+		{
+			ID:       searchTrigramID,
+			Migrate:  gormigrate.MigrateFunc(s.migrateSearchTrigram),
+			Rollback: gormigrate.RollbackFunc(s.execDDL(dropSearchTrigram, nil)),
 		},
 	}
 }
