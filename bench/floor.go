@@ -63,7 +63,7 @@ type floorChain struct {
 // refreshFloor runs workers chains of refresh-shaped transactions on dsn
 // for d.
 func refreshFloor(ctx context.Context, dsn string, userIDs []string, d time.Duration) (*stats, error) {
-	pool, err := pgxpool.New(ctx, dsn)
+	pool, err := floorPool(ctx, dsn, len(userIDs))
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func refreshFloor(ctx context.Context, dsn string, userIDs []string, d time.Dura
 // loginFloor runs login's write (one statement) from workers goroutines
 // for d, for the users given.
 func loginFloor(ctx context.Context, dsn string, userIDs []string, workers int, d time.Duration) (*stats, error) {
-	pool, err := pgxpool.New(ctx, dsn)
+	pool, err := floorPool(ctx, dsn, workers)
 	if err != nil {
 		return nil, err
 	}
@@ -197,4 +197,15 @@ func writeFloors(ctx context.Context, cfg config, dbs []*scaleDB, rounds [][2][]
 	}
 	tw.Flush()
 	return nil
+}
+
+// floorPool is a pgx pool with a connection for each worker (pgxpool's
+// default is four), as the store's pool has.
+func floorPool(ctx context.Context, dsn string, workers int) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	pc.MaxConns = int32(max(4, workers))
+	return pgxpool.NewWithConfig(ctx, pc)
 }

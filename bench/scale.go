@@ -243,7 +243,8 @@ func postgresDatabase(ctx context.Context, base, name string, keep bool) (dsn st
 		return "", nil, false, fmt.Errorf("BENCH_DATABASE_URL: %w", err)
 	}
 	var count int64
-	if err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&count); err != nil {
+	// datconnlimit -2 marks a database whose DROP was interrupted.
+	if err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1 AND datconnlimit <> -2", name).Scan(&count); err != nil {
 		admin.Close(ctx)
 		return "", nil, false, err
 	}

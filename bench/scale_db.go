@@ -161,8 +161,13 @@ func sizes(ctx context.Context, db *scaleDB) error {
 // refresh chains and 4 me readers run, after the same load without it.
 func purgeAtScale(ctx context.Context, cfg config, bin string, db *scaleDB) error {
 	if cfg.keep {
-		fmt.Println("\npurge at scale: skipped with -keep (it deletes the seeded expired half); run without -keep")
-		return nil
+		// The kept database stays as seeded: purge a copy of it.
+		copyDB, err := copyPostgres(ctx, cfg.pgURL, db)
+		if err != nil {
+			return err
+		}
+		defer copyDB.close()
+		db = copyDB
 	}
 	srv, err := startScale(ctx, cfg, bin, db)
 	if err != nil {
@@ -241,4 +246,34 @@ func purgeAtScale(ctx context.Context, cfg config, bin string, db *scaleDB) erro
 	tw.Flush()
 	fmt.Printf("\nrefresh p99 during / without the purge: %.2f ×\n", float64(during.pct(0.99))/float64(before.pct(0.99)))
 	return nil
+}
+
+// copyPostgres copies db (CREATE DATABASE ... TEMPLATE: a file copy, no
+// connection to the original may be open) into a database dropped by the
+// copy's close.
+func copyPostgres(ctx context.Context, base string, db *scaleDB) (*scaleDB, error) {
+	db.st.Close()
+	db.st = nil
+	name := fmt.Sprintf("ironclad_bench_scale_%d_copy", db.n)
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	progress("postgres: copying the %d-user database for the purge", db.n)
+	t := time.Now()
+	src := fmt.Sprintf("ironclad_bench_scale_%d", db.n)
+	for _, q := range []string{"DROP DATABASE IF EXISTS " + name + " WITH (FORCE)", "CREATE DATABASE " + name + " TEMPLATE " + src} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			admin.Close(ctx)
+			return nil, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	progress("postgres: copied in %s", time.Since(t).Round(time.Second))
+	c := &scaleDB{kind: db.kind, n: db.n, dsn: replaceDBName(base, name), drop: func() {
+		defer admin.Close(context.Background())
+		if _, err := admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			progress("drop database %s: %v", name, err)
+		}
+	}}
+	return c, nil
 }

@@ -1,6 +1,11 @@
 package store
 
-import "gorm.io/gorm"
+import (
+	"fmt"
+	"strings"
+
+	"gorm.io/gorm"
+)
 
 // Migrations motivated by the scale run (issue 16, BENCHMARKS.md "Scale").
 // They are listed in migrations() after the ones before them; each is plain
@@ -9,10 +14,10 @@ import "gorm.io/gorm"
 // searchTrigramIndexes are the Postgres indexes serving users(search:): a
 // substring LIKE on username_key and on lower(email), the expressions
 // store.matching filters on. Without them every search reads the whole
-// users table.
+// users table. %s is the quoted schema holding pg_trgm.
 var searchTrigramIndexes = []string{
-	`CREATE INDEX IF NOT EXISTS idx_users_username_key_trgm ON users USING gin (username_key gin_trgm_ops)`,
-	`CREATE INDEX IF NOT EXISTS idx_users_email_trgm ON users USING gin (lower(email) gin_trgm_ops)`,
+	`CREATE INDEX IF NOT EXISTS idx_users_username_key_trgm ON users USING gin (username_key %s.gin_trgm_ops)`,
+	`CREATE INDEX IF NOT EXISTS idx_users_email_trgm ON users USING gin (lower(email) %s.gin_trgm_ops)`,
 }
 
 // dropSearchTrigram undoes the search migration (the extension stays: other
@@ -23,7 +28,7 @@ var dropSearchTrigram = []string{
 }
 
 // migrateSearchTrigram is the search migration. On Postgres it creates the
-// pg_trgm extension if it is missing (a trusted extension since Postgres
+// pg_trgm extension in schema public if it is missing (a trusted extension since Postgres
 // 13: the database owner or a superuser may create it) and the two GIN
 // indexes, without the statement timeout (building them reads every
 // user). If the extension cannot be created — not installed on the server,
@@ -41,7 +46,10 @@ func (s *Store) migrateSearchTrigram(tx *gorm.DB) error {
 	if err := tx.SavePoint("pg_trgm").Error; err != nil {
 		return err
 	}
-	if err := tx.Exec("CREATE EXTENSION IF NOT EXISTS pg_trgm").Error; err != nil {
+	// In public, not the first schema of the search path: an extension
+	// lives once per database, and must not go with a schema dropped
+	// later. One installed elsewhere already is used where it is.
+	if err := tx.Exec("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public").Error; err != nil {
 		if rb := tx.RollbackTo("pg_trgm").Error; rb != nil {
 			return rb
 		}
@@ -50,8 +58,13 @@ func (s *Store) migrateSearchTrigram(tx *gorm.DB) error {
 			"event", "search_index_missing", "err", err)
 		return nil
 	}
+	var schema string
+	if err := tx.Raw(`SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'`).Scan(&schema).Error; err != nil {
+		return err
+	}
+	quoted := `"` + strings.ReplaceAll(schema, `"`, `""`) + `"`
 	for _, q := range searchTrigramIndexes {
-		if err := tx.Exec(q).Error; err != nil {
+		if err := tx.Exec(fmt.Sprintf(q, quoted)).Error; err != nil {
 			return err
 		}
 	}
