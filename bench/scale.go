@@ -212,6 +212,9 @@ func openScaleDB(ctx context.Context, cfg config, kind string, n int, hash strin
 		return nil, err
 	}
 	db.st = st
+	// Rows added during the run are numbered from an offset of this run's
+	// own, so a kept database never sees an id twice.
+	db.extra.Store((time.Now().Unix() % (1 << 20)) << 20)
 	return db, nil
 }
 
