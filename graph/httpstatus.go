@@ -106,9 +106,13 @@ func unavailable(data []byte, errs gqlerror.List) (retryAfter int, ok bool) {
 // It changes only the status line and one header; the body streams through.
 func withAuthStatus(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o := &authOutcome{}
-		sw := &statusWriter{ResponseWriter: w, outcome: o}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, o)))
+		// One allocation for both: this runs on every request.
+		a := &struct {
+			o  authOutcome
+			sw statusWriter
+		}{}
+		a.sw = statusWriter{ResponseWriter: w, outcome: &a.o}
+		next.ServeHTTP(&a.sw, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, &a.o)))
 	})
 }
 
