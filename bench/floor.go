@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"runtime"
 	"text/tabwriter"
 	"time"
 
@@ -62,8 +63,8 @@ type floorChain struct {
 
 // refreshFloor runs workers chains of refresh-shaped transactions on dsn
 // for d.
-func refreshFloor(ctx context.Context, dsn string, userIDs []string, d time.Duration) (*stats, error) {
-	pool, err := floorPool(ctx, dsn, len(userIDs))
+func refreshFloor(ctx context.Context, dsn string, userIDs []string, conns int, d time.Duration) (*stats, error) {
+	pool, err := floorPool(ctx, dsn, conns)
 	if err != nil {
 		return nil, err
 	}
@@ -155,15 +156,22 @@ func writeFloors(ctx context.Context, cfg config, dbs []*scaleDB, rounds [][2][]
 	w := os.Stdout
 	fmt.Fprintf(w, "\nwrite floor (raw pgx, same database, same run): refresh-shaped transactions c=32 and login's write\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "| users\t floor refresh tx/s c=32\t floor p99\t refresh chains req/s (rounds)\t chains / floor\t login write c=1 mean\t login c=1 mean (rounds)\t write / login\t login write c=32 /s\t")
-	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t---\t---\t---\t")
+	fmt.Fprintf(tw, "| users\t floor refresh tx/s c=32\t floor p99\t floor on %d connections\t refresh chains req/s (rounds)\t chains / floor\t login write c=1 mean\t login c=1 mean (rounds)\t write / login\t login write c=32 /s\t\n", 4*runtime.GOMAXPROCS(0))
+	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t---\t---\t---\t---\t")
 	for i, db := range dbs {
 		users := make([]string, 32)
 		for k := range users {
 			users[k] = seededID(userPrefix, 400+k)
 		}
 		progress("postgres-%d: refresh write floor, 32 chains, %s", db.n, cfg.duration)
-		rf, err := refreshFloor(ctx, db.dsn, users, cfg.duration)
+		rf, err := refreshFloor(ctx, db.dsn, users, len(users), cfg.duration)
+		if err != nil {
+			return fmt.Errorf("refresh floor: %w", err)
+		}
+		// The same on as many connections as Ironclad's pool holds
+		// (store.configurePool: 4 a core): how much of the gap is the pool.
+		appConns := 4 * runtime.GOMAXPROCS(0)
+		rf8, err := refreshFloor(ctx, db.dsn, users, appConns, cfg.duration)
 		if err != nil {
 			return fmt.Errorf("refresh floor: %w", err)
 		}
@@ -190,7 +198,7 @@ func writeFloors(ctx context.Context, cfg config, dbs []*scaleDB, rounds [][2][]
 				}
 			}
 		}
-		fmt.Fprintf(tw, "| %d\t %.0f\t %s\t %s\t %s\t %s\t %s\t %s\t %.0f\t\n", db.n, rf.rps(), ms(rf.pct(0.99)), chains, ratios, ms(mean(l1.lats)), logins, wl, l32.rps())
+		fmt.Fprintf(tw, "| %d\t %.0f\t %s\t %.0f\t %s\t %s\t %s\t %s\t %s\t %.0f\t\n", db.n, rf.rps(), ms(rf.pct(0.99)), rf8.rps(), chains, ratios, ms(mean(l1.lats)), logins, wl, l32.rps())
 		if rf.errors()+l1.errors()+l32.errors() > 0 {
 			fmt.Fprintf(w, "floor errors: refresh %d, login %d + %d\n", rf.errors(), l1.errors(), l32.errors())
 		}

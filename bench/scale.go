@@ -449,16 +449,18 @@ func scaleLoginBody(i int) []byte {
 	return mustJSON(map[string]any{"query": loginQuery, "variables": map[string]any{"u": scaleUsername(i), "p": benchPassword}})
 }
 
-// logoutAllLoad times logoutAll count times, each on a user 3 given
+// logoutAllLoad times logoutAll count times, each on another seeded user
+// (600, 601, ...: sessions revoked before do not pile up on one) given
 // manySessions fresh live sessions first (outside the timing).
 func logoutAllLoad(ctx context.Context, c *client, db *scaleDB, count int) (*stats, error) {
 	st := &stats{}
-	for range count {
+	for i := range count {
+		user := 600 + i
 		first := int(db.extra.Add(manySessions)) - manySessions
-		if err := db.addSessions(ctx, 3, logoutPrefix, first, manySessions); err != nil {
+		if err := db.addSessions(ctx, user, logoutPrefix, first, manySessions); err != nil {
 			return nil, err
 		}
-		tok := mint(seededID(userPrefix, 3), seededID(logoutPrefix, first+1), models.RoleUser)
+		tok := mint(seededID(userPrefix, user), seededID(logoutPrefix, first+1), models.RoleUser)
 		t := time.Now()
 		o := post(ctx, c.http, c.url, mustJSON(map[string]any{"query": `mutation { logoutAll }`}), tok, nil)
 		d := time.Since(t)
