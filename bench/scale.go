@@ -337,7 +337,7 @@ func coldTokens(n int) []string {
 		return out
 	}
 	for i := 1; i <= coldSessions; i++ {
-		if activeUser(coldUser(i, n)) {
+		if u := coldUser(i, n); activeUser(u) && u != 1 { // user 1 is the admin: its tokens carry another role
 			out = append(out, mint(seededID(userPrefix, coldUser(i, n)), seededID(coldPrefix, i), models.RoleUser))
 		}
 	}
