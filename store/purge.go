@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // purgeBatch bounds each DELETE so a large backlog never holds locks long.
@@ -74,12 +76,12 @@ func (s *Store) Purge(ctx context.Context, now time.Time, keep time.Duration) (i
 	for _, st := range steps {
 		for {
 			// Each batch is its own statement and transaction.
-			res := s.db.WithContext(ctx).Exec(st.sql, st.args...)
-			if res.Error != nil {
-				return total, wrap(st.op, res.Error)
+			n, err := s.purgeBatch(ctx, st.sql, st.args)
+			if err != nil {
+				return total, wrap(st.op, err)
 			}
-			total += res.RowsAffected
-			if res.RowsAffected < purgeBatch {
+			total += n
+			if n < purgeBatch {
 				break
 			}
 			if err := ctx.Err(); err != nil {
@@ -88,6 +90,34 @@ func (s *Store) Purge(ctx context.Context, now time.Time, keep time.Duration) (i
 		}
 	}
 	return total, nil
+}
+
+// purgeStatementTimeout bounds one purge batch on Postgres instead of the
+// store's statement timeout. The first batch of a step after a large
+// deletion walks its index over the entries of the rows just deleted (dead
+// until vacuumed), checking each in the table: at ten million tokens, after
+// the expired half went, the used_at step's first batch read millions of
+// dead entries and outlasted the 5 s default (BENCHMARKS.md, "Scale"). It
+// marks them dead as it goes, so later batches are quick again. A batch
+// locks only the rows it deletes, which no request uses.
+const purgeStatementTimeout = 5 * time.Minute
+
+// purgeBatch runs one batch statement and returns the rows it deleted.
+func (s *Store) purgeBatch(ctx context.Context, sql string, args []any) (int64, error) {
+	if s.dialect != DialectPostgres {
+		res := s.db.WithContext(ctx).Exec(sql, args...)
+		return res.RowsAffected, res.Error
+	}
+	var n int64
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec(fmt.Sprintf("SET LOCAL statement_timeout = %d", purgeStatementTimeout.Milliseconds())).Error; err != nil {
+			return err
+		}
+		res := tx.Exec(sql, args...)
+		n = res.RowsAffected
+		return res.Error
+	})
+	return n, err
 }
 
 // CountPurgeable counts the rows Purge(ctx, now, keep) would delete, and
