@@ -37,8 +37,10 @@ type command struct {
 	summary  string
 	noConfig bool // runs without loading the configuration
 	maxArgs  int  // positional arguments allowed
-	flags    func(fs *flag.FlagSet) func(ctx context.Context, env commandEnv) error
-	run      func(ctx context.Context, env commandEnv) error // set by parseCommand
+	// interspersed lets flags follow positional arguments.
+	interspersed bool
+	flags        func(fs *flag.FlagSet) func(ctx context.Context, env commandEnv) error
+	run          func(ctx context.Context, env commandEnv) error // set by parseCommand
 }
 
 // commands lists every subcommand, in the order `help` shows them.
@@ -60,12 +62,35 @@ func commands() []*command {
 		}},
 		{name: "purge", summary: "delete expired and used refresh tokens and ended sessions, and exit", flags: purgeFlags},
 		{name: "createuser", summary: "create an account; the password comes from a prompt or --password-stdin", flags: createUserFlags},
+		deleteUserCommand(),
+		changePasswordCommand(),
+		importCommand(),
 		{name: "keys", args: "list | rotate [--activate-now] | revoke KID", summary: "list, rotate or revoke the access-token signing keys", maxArgs: 3, flags: keysFlags},
 		{name: "help", args: "[COMMAND]", summary: "show this help, or a command's flags", noConfig: true, maxArgs: 1},
 		{name: "version", summary: "print the version and VCS revision of this build", noConfig: true, flags: func(*flag.FlagSet) func(context.Context, commandEnv) error {
 			return func(_ context.Context, env commandEnv) error { fmt.Fprintln(env.stdout, version()); return nil }
 		}},
 	}
+}
+
+// The account commands take their flags anywhere on the line
+// (`import users FILE --emails-verified`); they are built in cli_accounts.go.
+func deleteUserCommand() *command {
+	c := &command{name: "deleteuser", args: "USERNAME", summary: "delete an account with its sessions and tokens", maxArgs: 1, interspersed: true}
+	c.flags = deleteUserFlags(c)
+	return c
+}
+
+func changePasswordCommand() *command {
+	c := &command{name: "changepassword", args: "USERNAME", summary: "set a user's password and end their sessions; from a prompt or --password-stdin", maxArgs: 1, interspersed: true}
+	c.flags = changePasswordFlags(c)
+	return c
+}
+
+func importCommand() *command {
+	c := &command{name: "import", args: "users FILE", summary: "import accounts from a Django dumpdata, JSON or CSV file (FILE - is stdin)", maxArgs: 2, interspersed: true}
+	c.flags = importFlags(c)
+	return c
 }
 
 // usageError is a command line that cannot run: main prints it with the
@@ -100,7 +125,11 @@ func parseCommand(args []string, stdout io.Writer) (*command, []string, error) {
 	} else {
 		cmd.run = cmd.flags(fs)
 	}
-	if err := fs.Parse(args); err != nil {
+	parse := fs.Parse
+	if cmd.interspersed {
+		parse = func(args []string) error { return parseInterspersed(fs, args) }
+	}
+	if err := parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, commandUsage(cmd, fs))
 			return nil, nil, nil
@@ -113,6 +142,28 @@ func parseCommand(args []string, stdout io.Writer) (*command, []string, error) {
 	return cmd, fs.Args(), nil
 }
 
+// parseInterspersed parses fs from args, allowing flags after positional
+// arguments; afterwards fs.Args() holds the positional ones. "--" ends the
+// flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		consumed := len(args) - len(rest)
+		if len(rest) == 0 || (consumed > 0 && args[consumed-1] == "--") {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	// Leave the positional arguments where fs.Args() finds them.
+	return fs.Parse(append([]string{"--"}, pos...))
+}
+
 func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
 
 // mainUsage lists the commands.
@@ -120,7 +171,7 @@ func mainUsage() string {
 	var b strings.Builder
 	b.WriteString("Usage: ironclad [COMMAND] [FLAGS]\n\nIronclad serves a GraphQL API with JWT authentication. Configuration comes from\nthe environment (see the README's configuration table).\n\nCommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(&b, "  %-11s %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "  %-15s %s\n", c.name, c.summary)
 	}
 	b.WriteString("\nRun 'ironclad COMMAND -h' for the flags of a command.\n")
 	return b.String()

@@ -148,6 +148,13 @@ func New(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*
 		TrustedProxies: cfg.TrustedProxies,
 		Limiter:        limiter,
 	}, log)
+	// The login's dummy path imitates the stored mix of hash formats; a
+	// failed count leaves it to argon2id alone until the next one.
+	mixCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := svc.RefreshHashMix(mixCtx); err != nil {
+		log.Warn("password hash formats not counted", "err", err)
+	}
+	cancel()
 	cookies := auth.NewCookies(auth.CookieConfig{Enabled: cfg.RefreshTokenCookie, Secure: cfg.CookieSecure, Path: GraphQLPath})
 	return &App{Config: cfg, Log: log, Store: st, Auth: svc, redis: rdb, Cookies: cookies, Tokens: tokens, Keys: keys}, nil
 }

@@ -37,8 +37,10 @@ func (s *Service) Login(ctx context.Context, username, password string) (*Grant,
 
 	u, err := s.store.UserByUsername(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
-		// Same argon2id work as a wrong password: no user enumeration by timing.
-		if err := s.hasher.VerifyDummy(ctx, password); err != nil {
+		// Same work as a wrong password, in a format drawn from the stored
+		// mix: no user enumeration by timing (hash_mix.go).
+		s.maybeRefreshHashMix()
+		if err := s.hasher.VerifyDummyFor(ctx, password, s.dummyPick(username)); err != nil {
 			return nil, err
 		}
 		att.failed()
@@ -63,8 +65,9 @@ func (s *Service) Login(ctx context.Context, username, password string) (*Grant,
 
 	newHash := ""
 	if rehash {
-		// Parameters changed since this hash was made: upgrade it now that we
-		// know the password.
+		// Parameters changed since this hash was made, or it was imported
+		// from another system: upgrade it to argon2id now that we know the
+		// password.
 		if newHash, err = s.hasher.Hash(ctx, password); err != nil {
 			return nil, fmt.Errorf("login: rehash: %w", err)
 		}

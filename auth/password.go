@@ -67,6 +67,7 @@ type Hasher struct {
 	maxWaiting int64
 	maxWait    time.Duration
 	dummy      string // PHC hash with params, matching no password
+	mix        atomic.Pointer[dummyMix]
 
 	onWait func() // test hook: called once a caller has queued for a slot
 }
@@ -118,7 +119,14 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // (crypto/subtle). needsRehash is true when encoded was made with parameters
 // other than h's, so the caller should store a fresh Hash after a successful
 // login. A malformed encoded hash is an error, never a panic.
+//
+// Hashes imported from Django or a bcrypt site (see imported_hash.go) are
+// verified in the same pool and always need a rehash; an unusable one ("!…")
+// costs one dummy verification and matches nothing.
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, needsRehash bool, err error) {
+	if !strings.HasPrefix(encoded, "$argon2id$") {
+		return h.verifyImported(ctx, password, encoded)
+	}
 	// Parse before taking a slot: a bad row must not cost pool capacity.
 	p, salt, want, err := decodeHash(encoded)
 	if err != nil {
@@ -132,6 +140,100 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, need
 	release()
 	ok = subtle.ConstantTimeCompare(got, want) == 1
 	return ok, p != h.params, nil
+}
+
+// verifyImported verifies password against an imported hash.
+func (h *Hasher) verifyImported(ctx context.Context, password, encoded string) (ok, needsRehash bool, err error) {
+	if KindOf(encoded) == KindUnusable {
+		// No password matches, after the work of a wrong one.
+		_, _, err := h.Verify(ctx, password, h.dummy)
+		return false, false, err
+	}
+	ih, err := parseImported(encoded)
+	if err != nil {
+		return false, false, err
+	}
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return false, false, err
+	}
+	ok = ih.check([]byte(password))
+	release()
+	return ok, true, nil
+}
+
+// HashShare is how many stored hashes share one format and cost, with one
+// of them as the sample of that format.
+type HashShare struct {
+	Sample string
+	Count  int64
+}
+
+// dummyMix is the dummy hashes of the stored formats, weighted by how many
+// users hold each: cum[i] is the count of hashes[0..i].
+type dummyMix struct {
+	hashes []string
+	cum    []uint64
+}
+
+// SetMix tells h which hash formats are stored and how often, so that
+// VerifyDummyFor costs what the verification of a known user's hash costs:
+// once accounts were imported with pbkdf2 or bcrypt hashes, a dummy argon2id
+// alone would tell an unknown username from a known one by timing. Ironclad's
+// own hashes and unusable ones are represented by h's own dummy (both cost
+// one argon2id verification at h's params); a share whose sample is not a
+// verifiable hash is counted with them. An empty mix leaves only h's dummy.
+func (h *Hasher) SetMix(shares []HashShare) {
+	m := &dummyMix{}
+	var own, total uint64
+	for _, s := range shares {
+		if s.Count <= 0 {
+			continue
+		}
+		switch KindOf(s.Sample) {
+		case KindArgon2id, KindUnusable, "":
+			own += uint64(s.Count)
+			continue
+		}
+		d, err := dummyLike(s.Sample)
+		if err != nil {
+			own += uint64(s.Count)
+			continue
+		}
+		total += uint64(s.Count)
+		m.hashes = append(m.hashes, d)
+		m.cum = append(m.cum, total)
+	}
+	if own > 0 || total == 0 {
+		total += max(own, 1)
+		m.hashes = append(m.hashes, h.dummy)
+		m.cum = append(m.cum, total)
+	}
+	h.mix.Store(m)
+}
+
+// VerifyDummyFor is VerifyDummy for an unknown username: it verifies against
+// the dummy of one stored format, picked by pick (a keyed hash of the
+// username, so that the same name always costs the same) with the
+// frequencies SetMix gave. An unknown name is then as slow as a known one
+// whose format was drawn from the stored mix, on every replica alike.
+func (h *Hasher) VerifyDummyFor(ctx context.Context, password string, pick uint64) error {
+	m := h.mix.Load()
+	if m == nil || len(m.hashes) == 1 {
+		return h.VerifyDummy(ctx, password)
+	}
+	_, _, err := h.Verify(ctx, password, m.at(pick))
+	return err
+}
+
+// at returns the dummy that pick falls on, each with its share's frequency.
+func (m *dummyMix) at(pick uint64) string {
+	at := pick % m.cum[len(m.cum)-1]
+	i := 0
+	for i < len(m.cum)-1 && at >= m.cum[i] {
+		i++
+	}
+	return m.hashes[i]
 }
 
 // VerifyDummy does the work of one Verify against a fixed dummy hash made with

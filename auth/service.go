@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/ironclad-auth/ironclad/models"
@@ -64,6 +65,9 @@ type Service struct {
 	opts    Options
 	limiter *LoginLimiter
 	sealer  *sealer // seals successors kept for the reuse grace window
+
+	mixAt      atomic.Int64 // when the stored hash formats were last counted (unix ns)
+	mixRunning atomic.Bool  // a count is under way
 }
 
 // NewService returns a Service. opts.Now defaults to time.Now.

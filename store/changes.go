@@ -34,7 +34,7 @@ package store
 // replica (and of other Stores of this process on the same SQLite file) right
 // after the commit, and publishes the change on Redis when REDIS_URL is set.
 // Methods calling changed today: RevokeSession, RevokeUserSession,
-// RevokeUserSessions (revoke.go), ChangePassword (password.go),
+// RevokeUserSessions (revoke.go), ChangePassword (password.go), SetPassword (users.go),
 // SetUserActive, SetUserRole (standing.go), UpdateProfile (profile.go),
 // RecordLogin, DeleteUser (users.go) and StartLoginSession (login.go; on
 // Postgres its single statement sends the notification itself, and it then

@@ -72,6 +72,11 @@ func (s *Store) migrations() []*gormigrate.Migration {
 			Migrate:  gormigrate.MigrateFunc(s.execDDL(signingKeysPostgres, signingKeysSQLite)),
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropSigningKeys, dropSigningKeys)),
 		},
+		{
+			ID:       "202612020101_email_verified",
+			Migrate:  gormigrate.MigrateFunc(s.execDDL(emailVerifiedPostgres, emailVerifiedSQLite)),
+			Rollback: gormigrate.RollbackFunc(s.execDDL(dropEmailVerified, dropEmailVerified)),
+		},
 		// Scale (issue 16): migrations_scale.go.
 		{
 			ID:       searchTrigramID,

@@ -99,4 +99,4 @@ func (s *Store) ensureSearchIndexes(tx *gorm.DB) error {
 }
 
 // searchTrigramID is the search migration's ID.
-const searchTrigramID = "202612020101_users_search_trigram"
+const searchTrigramID = "202612020201_users_search_trigram"

@@ -45,12 +45,8 @@ func (s *Store) changeStanding(ctx context.Context, op, userID string, now time.
 	now = utc(now)
 	var out models.User
 	err := s.write(ctx, op, func(tx *gorm.DB) error {
-		q := tx.Model(&models.User{}).Where("role = ? AND active = ?", models.RoleAdmin, true).Order("id")
-		if s.dialect == DialectPostgres {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-		}
-		var admins []string
-		if err := q.Pluck("id", &admins).Error; err != nil {
+		admins, err := s.lockActiveAdmins(tx)
+		if err != nil {
 			return err
 		}
 		if err := tx.Where("id = ?", userID).Take(&out).Error; err != nil {
@@ -63,7 +59,7 @@ func (s *Store) changeStanding(ctx context.Context, op, userID string, now time.
 			return ErrLastAdmin
 		}
 		out.UpdatedAt = now
-		err := tx.Model(&models.User{}).Where("id = ?", userID).UpdateColumns(map[string]any{
+		err = tx.Model(&models.User{}).Where("id = ?", userID).UpdateColumns(map[string]any{
 			"role":       out.Role,
 			"active":     out.Active,
 			"updated_at": now,
@@ -86,4 +82,22 @@ func (s *Store) changeStanding(ctx context.Context, op, userID string, now time.
 	}
 	normalizeUser(&out)
 	return &out, nil
+}
+
+// lockActiveAdmins returns the ids of the active admins, locking their rows
+// for the rest of tx on Postgres (in id order, so that concurrent callers
+// queue instead of deadlocking); SQLite's immediate transactions already
+// serialize writers. Every write that could remove an active admin (a role
+// change, deactivation, deletion) checks the last-admin rule against this
+// set inside its own transaction.
+func (s *Store) lockActiveAdmins(tx *gorm.DB) ([]string, error) {
+	q := tx.Model(&models.User{}).Where("role = ? AND active = ?", models.RoleAdmin, true).Order("id")
+	if s.dialect == DialectPostgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	var admins []string
+	if err := q.Pluck("id", &admins).Error; err != nil {
+		return nil, err
+	}
+	return admins, nil
 }

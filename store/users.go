@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -94,10 +95,22 @@ func (s *Store) RecordLogin(ctx context.Context, userID string, at time.Time, ne
 	return s.updateUser(ctx, "record login", userID, values)
 }
 
-// DeleteUser deletes a user with their sessions and refresh tokens (the
-// foreign keys cascade). ErrNotFound if the user does not exist.
+// DeleteUser deletes a user with everything that belongs to them: sessions,
+// refresh tokens and personal access tokens go with the row (the foreign
+// keys cascade), and every replica drops the user's cached identity when the
+// transaction commits, so their access tokens are refused at once. It
+// refuses, with ErrLastAdmin, to delete the last active admin, checked
+// against the locked set of admins as SetUserRole does. ErrNotFound if the
+// user does not exist.
 func (s *Store) DeleteUser(ctx context.Context, userID string) error {
-	return s.write(ctx, "delete user", func(tx *gorm.DB) error {
+	err := s.write(ctx, "delete user", func(tx *gorm.DB) error {
+		admins, err := s.lockActiveAdmins(tx)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(admins, userID) && len(admins) <= 1 {
+			return ErrLastAdmin
+		}
 		res := tx.Where("id = ?", userID).Delete(&models.User{})
 		if res.Error != nil {
 			return res.Error
@@ -107,6 +120,41 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 		}
 		return s.changed(tx, Change{UserID: userID})
 	})
+	if errors.Is(err, ErrLastAdmin) {
+		return ErrLastAdmin
+	}
+	return err
+}
+
+// SetPassword replaces userID's password hash with newHash and, in the same
+// transaction, ends every session of the user with their refresh tokens
+// (an administrator setting a password, or `ironclad changepassword`): the
+// user's access tokens are refused on every replica once it commits.
+// Personal access tokens stay: they are not passwords. It returns how many
+// live sessions it ended. ErrNotFound if the user does not exist.
+func (s *Store) SetPassword(ctx context.Context, userID, newHash string, now time.Time) (int64, error) {
+	if newHash == "" {
+		return 0, errors.New("store: set password: the new hash is required")
+	}
+	now = utc(now)
+	var n int64
+	err := s.write(ctx, "set password", func(tx *gorm.DB) error {
+		// The user row first (it is the lock), then sessions, then tokens.
+		res := tx.Model(&models.User{}).Where("id = ?", userID).
+			UpdateColumns(map[string]any{"password_hash": newHash, "updated_at": now})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		var err error
+		if n, err = revokeOthers(tx, userID, "", now); err != nil {
+			return err
+		}
+		return s.changed(tx, Change{UserID: userID})
+	})
+	return n, err
 }
 
 // updateUser applies values (and updated_at) to one user, and invalidates
