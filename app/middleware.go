@@ -65,11 +65,21 @@ func limitBody(next http.Handler) http.Handler {
 			bodyError(w, http.StatusRequestEntityTooLarge, "request body too large")
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = &readBody{Reader: bytes.NewReader(body), b: body}
 		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
 	})
 }
+
+// readBody is a request body limitBody read: the GraphQL POST transport
+// takes its bytes without copying them (graph.Bodied).
+type readBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (r *readBody) Close() error  { return nil }
+func (r *readBody) Bytes() []byte { return r.b }
 
 // bodyError answers a request whose body was refused, as a GraphQL error
 // with code BAD_REQUEST, and closes the connection: what is left of the

@@ -56,6 +56,9 @@ type config struct {
 	only        map[string]bool // scenarios to run (see scenarioNames); nil = all
 	profile     string          // folder for pprof profiles of the me scenario; "" = none
 	before      string          // another checkout whose me is measured in the same run; "" = none
+	scale       int             // users of the scale run (scale.go); 0 = the ordinary run
+	rounds      int             // rounds of the scale run's scenarios
+	keep        bool            // keep (and reuse) the scale run's seeded databases
 }
 
 // scenarioNames are the values -only takes, in the order a run measures them.
@@ -95,6 +98,9 @@ func main() {
 		cfg.serverEnv = append(cfg.serverEnv, v)
 		return nil
 	})
+	flag.IntVar(&cfg.scale, "scale", 0, "seed this many users (3 sessions and 10 refresh tokens each) and measure the scenarios of issue 16 against a 1,000-user database (scale.go)")
+	flag.IntVar(&cfg.rounds, "rounds", 2, "with -scale: how many times each database's scenarios run")
+	flag.BoolVar(&cfg.keep, "keep", false, "with -scale: keep the seeded databases and reuse them in the next run (skips seeding; the purge still runs)")
 	flag.Parse()
 	cfg.dbs = strings.Split(dbs, ",")
 	if cfg.pacedShare <= 0 || cfg.pacedShare > 1 {
@@ -129,6 +135,13 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.scale > 0 {
+		if err := runScale(ctx, cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

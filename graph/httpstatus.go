@@ -117,17 +117,22 @@ func unavailable(data []byte, errs gqlerror.List) (retryAfter int, ok bool) {
 // ended.
 func withAuthStatus(obs Observer, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o := &authOutcome{}
-		sw := &statusWriter{ResponseWriter: w, outcome: o}
+		// One allocation for both: this runs on every request.
+		a := &struct {
+			o  authOutcome
+			sw statusWriter
+		}{}
+		a.sw = statusWriter{ResponseWriter: w, outcome: &a.o}
+		rr := r.WithContext(context.WithValue(r.Context(), outcomeKey{}, &a.o))
 		if obs == nil {
-			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, o)))
+			next.ServeHTTP(&a.sw, rr)
 			return
 		}
 		start := time.Now()
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, o)))
-		o.mu.Lock()
-		answered, op, result := o.answered, o.op, o.result
-		o.mu.Unlock()
+		next.ServeHTTP(&a.sw, rr)
+		a.o.mu.Lock()
+		answered, op, result := a.o.answered, a.o.op, a.o.result
+		a.o.mu.Unlock()
 		if answered {
 			obs.Operation(op, result, time.Since(start))
 		}

@@ -35,6 +35,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 			IDColumnSize:   255,
 			UseTransaction: false, // we are inside our own transaction
 		}, s.migrations())
+		// Indexes a migration had to leave out (migrations_scale.go).
+		if err := s.ensureSearchIndexes(tx); err != nil {
+			return err
+		}
 		return m.Migrate()
 	})
 	if err != nil {
@@ -82,6 +86,12 @@ func (s *Store) migrations() []*gormigrate.Migration {
 			ID:       "202612020201_audit_events",
 			Migrate:  gormigrate.MigrateFunc(s.execDDL(auditMigrationPostgres, auditMigrationSQLite)),
 			Rollback: gormigrate.RollbackFunc(s.execDDL(dropAuditMigration, dropAuditMigration)),
+		},
+		// Scale (issue 16): migrations_scale.go.
+		{
+			ID:       searchTrigramID,
+			Migrate:  gormigrate.MigrateFunc(s.migrateSearchTrigram),
+			Rollback: gormigrate.RollbackFunc(s.execDDL(dropSearchTrigram, nil)),
 		},
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // purgeBatch bounds each DELETE so a large backlog never holds locks long.
@@ -25,29 +27,44 @@ func (s *Store) Purge(ctx context.Context, now time.Time, keep time.Duration) (i
 	cutoff := utc(now.Add(-keep))
 	// Each statement deletes by primary key from a bounded subquery: both
 	// databases support this form (SQLite lacks DELETE ... LIMIT by default).
-	steps := []struct {
+	// Each condition is its own step, ordered by its indexed column, so that
+	// every batch is an index range scan that stops after purgeBatch rows.
+	// One OR of the three conditions made Postgres build a bitmap of every
+	// purgeable row for each batch: at ten million tokens, seconds a batch
+	// (BENCHMARKS.md, "Scale").
+	type step struct {
 		op, sql string
 		args    []any
-	}{
-		{
-			"purge refresh tokens",
+	}
+	tokenStep := func(column string) step {
+		return step{
+			"purge refresh tokens (" + column + ")",
 			"DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens " +
-				"WHERE expires_at < ? OR used_at < ? OR revoked_at < ? LIMIT ?)",
-			[]any{cutoff, cutoff, cutoff, purgeBatch},
-		},
-		{
-			"purge tokens of ended sessions",
-			"DELETE FROM refresh_tokens WHERE id IN (SELECT refresh_tokens.id FROM refresh_tokens " +
-				"JOIN sessions ON sessions.id = refresh_tokens.session_id " +
-				"WHERE sessions.expires_at < ? OR sessions.revoked_at < ? LIMIT ?)",
-			[]any{cutoff, cutoff, purgeBatch},
-		},
-		{
-			"purge sessions",
+				"WHERE " + column + " < ? ORDER BY " + column + " LIMIT ?)",
+			[]any{cutoff, purgeBatch},
+		}
+	}
+	endedStep := func(column string) step {
+		return step{
+			"purge tokens of ended sessions (" + column + ")",
+			"DELETE FROM refresh_tokens WHERE id IN (SELECT refresh_tokens.id FROM sessions " +
+				"JOIN refresh_tokens ON refresh_tokens.session_id = sessions.id " +
+				"WHERE sessions." + column + " < ? LIMIT ?)",
+			[]any{cutoff, purgeBatch},
+		}
+	}
+	sessionStep := func(column string) step {
+		return step{
+			"purge sessions (" + column + ")",
 			"DELETE FROM sessions WHERE id IN (SELECT id FROM sessions " +
-				"WHERE expires_at < ? OR revoked_at < ? LIMIT ?)",
-			[]any{cutoff, cutoff, purgeBatch},
-		},
+				"WHERE " + column + " < ? ORDER BY " + column + " LIMIT ?)",
+			[]any{cutoff, purgeBatch},
+		}
+	}
+	steps := []step{
+		tokenStep("expires_at"), tokenStep("used_at"), tokenStep("revoked_at"),
+		endedStep("expires_at"), endedStep("revoked_at"),
+		sessionStep("expires_at"), sessionStep("revoked_at"),
 	}
 
 	// Successors kept for the reuse grace window go first: they must not
@@ -59,12 +76,12 @@ func (s *Store) Purge(ctx context.Context, now time.Time, keep time.Duration) (i
 	for _, st := range steps {
 		for {
 			// Each batch is its own statement and transaction.
-			res := s.db.WithContext(ctx).Exec(st.sql, st.args...)
-			if res.Error != nil {
-				return total, wrap(st.op, res.Error)
+			n, err := s.purgeBatch(ctx, st.sql, st.args)
+			if err != nil {
+				return total, wrap(st.op, err)
 			}
-			total += res.RowsAffected
-			if res.RowsAffected < purgeBatch {
+			total += n
+			if n < purgeBatch {
 				break
 			}
 			if err := ctx.Err(); err != nil {
@@ -73,6 +90,34 @@ func (s *Store) Purge(ctx context.Context, now time.Time, keep time.Duration) (i
 		}
 	}
 	return total, nil
+}
+
+// purgeStatementTimeout bounds one purge batch on Postgres instead of the
+// store's statement timeout. The first batch of a step after a large
+// deletion walks its index over the entries of the rows just deleted (dead
+// until vacuumed), checking each in the table: at ten million tokens, after
+// the expired half went, the used_at step's first batch read millions of
+// dead entries and outlasted the 5 s default (BENCHMARKS.md, "Scale"). It
+// marks them dead as it goes, so later batches are quick again. A batch
+// locks only the rows it deletes, which no request uses.
+const purgeStatementTimeout = 5 * time.Minute
+
+// purgeBatch runs one batch statement and returns the rows it deleted.
+func (s *Store) purgeBatch(ctx context.Context, sql string, args []any) (int64, error) {
+	if s.dialect != DialectPostgres {
+		res := s.db.WithContext(ctx).Exec(sql, args...)
+		return res.RowsAffected, res.Error
+	}
+	var n int64
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec(fmt.Sprintf("SET LOCAL statement_timeout = %d", purgeStatementTimeout.Milliseconds())).Error; err != nil {
+			return err
+		}
+		res := tx.Exec(sql, args...)
+		n = res.RowsAffected
+		return res.Error
+	})
+	return n, err
 }
 
 // CountPurgeable counts the rows Purge(ctx, now, keep) would delete, and

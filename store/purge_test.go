@@ -124,3 +124,98 @@ func TestPurgeBatches(t *testing.T) {
 		}
 	})
 }
+
+// TestPurgeBatchesEveryCondition fills each purge condition with more rows
+// than one batch holds, beside rows that must stay, and checks that Purge
+// deletes exactly the purgeable ones, however many batches each takes.
+func TestPurgeBatchesEveryCondition(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		const keep = 24 * time.Hour
+		now := t0.Add(30 * 24 * time.Hour)
+		long, recent := now.Add(-2*keep), now.Add(-time.Hour)
+		u := mustUser(t, s, "alice")
+		live, _, _ := mustSession(t, s, u, now.Add(threeDays))
+		endedExpired, _, _ := mustSession(t, s, u, long)
+		endedRevoked, _, _ := mustSession(t, s, u, now.Add(threeDays))
+		if _, err := s.RevokeSession(ctx, endedRevoked.ID, long); err != nil {
+			t.Fatalf("RevokeSession() error = %v", err)
+		}
+		const n = 1300 // more than one batch (1000) of each kind
+		var toks []models.RefreshToken
+		add := func(kind, session string, expires time.Time, used, revoked *time.Time) {
+			for i := range n {
+				id := fmt.Sprintf("%s-%05d", kind, i)
+				toks = append(toks, models.RefreshToken{ID: id, TokenHash: hashOf(id), UserID: u.ID, SessionID: session,
+					CreatedAt: t0, ExpiresAt: expires, UsedAt: used, RevokedAt: revoked})
+			}
+		}
+		future := now.Add(threeDays)
+		add("expired", live.ID, long, nil, nil)
+		add("used", live.ID, future, &long, nil)
+		add("revoked", live.ID, future, nil, &long)
+		add("of-expired-session", endedExpired.ID, future, nil, nil)
+		add("of-revoked-session", endedRevoked.ID, future, nil, nil)
+		const purgeable = 5 * n
+		add("used-recently", live.ID, future, &recent, nil)
+		add("revoked-recently", live.ID, future, nil, &recent)
+		add("expired-recently", live.ID, recent, nil, nil)
+		if err := s.DB().CreateInBatches(toks, 500).Error; err != nil {
+			t.Fatalf("insert tokens: %v", err)
+		}
+		var before int64
+		if err := s.DB().Model(&models.RefreshToken{}).Count(&before).Error; err != nil {
+			t.Fatal(err)
+		}
+		want, err := s.CountPurgeable(ctx, now, keep)
+		if err != nil {
+			t.Fatalf("CountPurgeable() error = %v", err)
+		}
+		// The tokens and the two sessions; the sessions' first tokens too.
+		got, err := s.Purge(ctx, now, keep)
+		if err != nil {
+			t.Fatalf("Purge() error = %v", err)
+		}
+		if got != want {
+			t.Errorf("Purge() = %d rows, CountPurgeable() said %d", got, want)
+		}
+		var left []models.RefreshToken
+		if err := s.DB().Find(&left).Error; err != nil {
+			t.Fatal(err)
+		}
+		kept := map[string]int{}
+		for _, tok := range left {
+			kind := tok.ID
+			if i := len(kind) - 6; i > 0 && kind[i] == '-' {
+				kind = kind[:i]
+			}
+			kept[kind]++
+		}
+		for _, kind := range []string{"used-recently", "revoked-recently", "expired-recently"} {
+			if kept[kind] != n {
+				t.Errorf("after Purge() %d %s tokens left, want all %d", kept[kind], kind, n)
+			}
+		}
+		for _, kind := range []string{"expired", "used", "revoked", "of-expired-session", "of-revoked-session"} {
+			if kept[kind] != 0 {
+				t.Errorf("after Purge() %d %s tokens left, want 0", kept[kind], kind)
+			}
+		}
+		if int64(len(left)) != before-int64(purgeable)-2 { // -2: the ended sessions' first tokens
+			t.Errorf("after Purge() %d tokens left of %d, want %d", len(left), before, before-int64(purgeable)-2)
+		}
+		for _, c := range []struct {
+			name string
+			id   string
+			want bool
+		}{{"live", live.ID, true}, {"expired long ago", endedExpired.ID, false}, {"revoked long ago", endedRevoked.ID, false}} {
+			_, _, err := s.Identity(ctx, u.ID, c.id, now)
+			if found := err == nil; found != c.want {
+				t.Errorf("after Purge() session %s found = %v (%v), want %v", c.name, found, err, c.want)
+			}
+		}
+		if again, err := s.Purge(ctx, now, keep); err != nil || again != 0 {
+			t.Errorf("second Purge() = %d, %v, want 0, nil", again, err)
+		}
+	})
+}

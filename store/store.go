@@ -55,6 +55,7 @@ type Store struct {
 	cache   *identityCache // nil when disabled (Options.IdentityTTL < 0)
 	peerKey string         // SQLite: the database shared with other Stores of this process
 	notify  *notifier      // nil on SQLite without Redis, or without a cache
+	log     *slog.Logger   // Options.Log, or a discarding logger
 }
 
 // Options tune a Store beyond its DSN.
@@ -156,7 +157,10 @@ func OpenWith(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	configurePool(sqlDB, dialect, memory)
 
-	s := &Store{db: db, sqlDB: sqlDB, dialect: dialect}
+	s := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: opts.Log}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
