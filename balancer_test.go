@@ -322,6 +322,25 @@ func TestRollingRestartBehindHAProxy(t *testing.T) {
 		if !found {
 			t.Errorf("%s: sessions %+v list no current session", when, ss)
 		}
+		// The audit log names the same client.
+		r, err = post(apptest.Bearer(access), `{ myAuditEvents(first: 50) { edges { node { type ip } } } }`, nil)
+		if err != nil || len(r.Errors) > 0 {
+			t.Fatalf("%s: myAuditEvents: %v %+v", when, err, r.Errors)
+		}
+		var evs struct {
+			Edges []struct{ Node struct{ Type, IP string } }
+		}
+		if err := json.Unmarshal(r.Data["myAuditEvents"], &evs); err != nil {
+			t.Fatal(err)
+		}
+		if len(evs.Edges) == 0 {
+			t.Errorf("%s: no audit events", when)
+		}
+		for _, e := range evs.Edges {
+			if e.Node.IP != clientAddr {
+				t.Errorf("%s: a %s audit event records ip %q, want the client's %s", when, e.Node.Type, e.Node.IP, clientAddr)
+			}
+		}
 	}
 	refresh := func(token string) (access, next string, err error) {
 		r, err := post("", apptest.RefreshMutation, map[string]any{"t": token})
