@@ -198,22 +198,8 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter, after *AuditCursor
 // most purgeBatch rows (each its own statement), and returns how many it
 // deleted. Like Purge it is idempotent and safe to run from every replica.
 func (s *Store) PurgeAudit(ctx context.Context, before time.Time) (int64, error) {
-	cutoff := utc(before)
-	var total int64
-	for {
-		res := s.db.WithContext(ctx).Exec("DELETE FROM audit_events WHERE id IN "+
-			"(SELECT id FROM audit_events WHERE at < ? LIMIT ?)", cutoff, purgeBatch)
-		if res.Error != nil {
-			return total, wrap("purge audit events", res.Error)
-		}
-		total += res.RowsAffected
-		if res.RowsAffected < purgeBatch {
-			return total, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return total, fmt.Errorf("store: purge audit events: %w", err)
-		}
-	}
+	return s.deleteInBatches(ctx, "purge audit events",
+		"DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < ? LIMIT ?)", utc(before), purgeBatch)
 }
 
 // CountAuditBefore counts the audit events PurgeAudit(ctx, before) would

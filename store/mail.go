@@ -297,15 +297,10 @@ func (s *Store) PurgeMail(ctx context.Context, now time.Time, keep time.Duration
 	}
 	var total int64
 	for _, st := range steps {
-		for {
-			res := s.db.WithContext(ctx).Exec(st.sql, cutoff, cutoff, purgeBatch)
-			if res.Error != nil {
-				return total, wrap(st.op, res.Error)
-			}
-			total += res.RowsAffected
-			if res.RowsAffected < purgeBatch || ctx.Err() != nil {
-				break
-			}
+		n, err := s.deleteInBatches(ctx, st.op, st.sql, cutoff, cutoff, purgeBatch)
+		total += n
+		if err != nil {
+			return total, err
 		}
 	}
 	return total, nil

@@ -74,22 +74,34 @@ func (s *Store) Purge(ctx context.Context, now time.Time, keep time.Duration) (i
 	}
 	var total int64
 	for _, st := range steps {
-		for {
-			// Each batch is its own statement and transaction.
-			n, err := s.purgeBatch(ctx, st.sql, st.args)
-			if err != nil {
-				return total, wrap(st.op, err)
-			}
-			total += n
-			if n < purgeBatch {
-				break
-			}
-			if err := ctx.Err(); err != nil {
-				return total, fmt.Errorf("store: %s: %w", st.op, err)
-			}
+		n, err := s.deleteInBatches(ctx, st.op, st.sql, st.args...)
+		total += n
+		if err != nil {
+			return total, err
 		}
 	}
 	return total, nil
+}
+
+// deleteInBatches runs sql, a DELETE of at most purgeBatch rows, until a
+// batch deletes fewer, and returns how many rows it deleted. Each batch is
+// its own statement and transaction (purgeBatch); a cancelled ctx stops it
+// between batches.
+func (s *Store) deleteInBatches(ctx context.Context, op, sql string, args ...any) (int64, error) {
+	var total int64
+	for {
+		n, err := s.purgeBatch(ctx, sql, args)
+		if err != nil {
+			return total, wrap(op, err)
+		}
+		total += n
+		if n < purgeBatch {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("store: %s: %w", op, err)
+		}
+	}
 }
 
 // purgeStatementTimeout bounds one purge batch on Postgres instead of the
