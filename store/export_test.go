@@ -36,3 +36,11 @@ func (s *Store) ExplainSearch(ctx context.Context, search string) (string, error
 	})
 	return strings.Join(plan, "\n"), err
 }
+
+// SetVacuumAfter sets how many tokens deleted with their sessions make
+// Purge vacuum refresh_tokens, for the life of the test binary's test.
+func SetVacuumAfter(n int64) (restore func()) {
+	old := vacuumAfter
+	vacuumAfter = n
+	return func() { vacuumAfter = old }
+}

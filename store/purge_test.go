@@ -219,3 +219,68 @@ func TestPurgeBatchesEveryCondition(t *testing.T) {
 		}
 	})
 }
+
+// TestPurgeEndedSessionsInBatches ends more sessions than one batch holds,
+// each with tokens, and checks that Purge takes every one with its tokens
+// and keeps the live session. On Postgres, with the vacuum threshold
+// lowered below the tokens deleted, it checks that the tokens' table was
+// vacuumed before the token steps.
+func TestPurgeEndedSessionsInBatches(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		defer store.SetVacuumAfter(1000)()
+		const keep = 24 * time.Hour
+		now := t0.Add(30 * 24 * time.Hour)
+		u := mustUser(t, s, "alice")
+		live, _, _ := mustSession(t, s, u, now.Add(threeDays))
+		const n = 1300 // more than one batch (1000)
+		var sessions []models.Session
+		var toks []models.RefreshToken
+		for i := range n {
+			id := fmt.Sprintf("ended-%05d", i)
+			ended := models.Session{ID: id, UserID: u.ID, CreatedAt: t0, ExpiresAt: now.Add(-2 * keep), UserAgent: "test", IP: "192.0.2.1"}
+			if i%2 == 1 { // half revoked long ago instead
+				revoked := now.Add(-2 * keep)
+				ended.ExpiresAt, ended.RevokedAt = now.Add(threeDays), &revoked
+			}
+			sessions = append(sessions, ended)
+			for j := range 2 {
+				tid := fmt.Sprintf("%s-%d", id, j)
+				toks = append(toks, models.RefreshToken{ID: tid, TokenHash: hashOf(tid), UserID: u.ID, SessionID: id,
+					CreatedAt: t0, ExpiresAt: now.Add(threeDays)})
+			}
+		}
+		if err := s.DB().CreateInBatches(sessions, 500).Error; err != nil {
+			t.Fatalf("insert sessions: %v", err)
+		}
+		if err := s.DB().CreateInBatches(toks, 500).Error; err != nil {
+			t.Fatalf("insert tokens: %v", err)
+		}
+		got, err := s.Purge(ctx, now, keep)
+		if err != nil {
+			t.Fatalf("Purge() error = %v", err)
+		}
+		if want := int64(3 * n); got != want {
+			t.Errorf("Purge() = %d rows, want %d (%d sessions and their %d tokens)", got, want, n, 2*n)
+		}
+		var leftSessions, leftTokens int64
+		s.DB().Model(&models.Session{}).Count(&leftSessions)
+		s.DB().Model(&models.RefreshToken{}).Count(&leftTokens)
+		if leftSessions != 1 || leftTokens != 1 {
+			t.Errorf("after Purge() %d sessions and %d tokens left, want the live session and its token", leftSessions, leftTokens)
+		}
+		if _, ok, err := s.Identity(ctx, u.ID, live.ID, now); err != nil || !ok {
+			t.Errorf("Identity(live) after Purge() = %v, %v, want the live session", ok, err)
+		}
+		if s.Dialect() != store.DialectPostgres {
+			return
+		}
+		var vacuumed bool
+		if err := s.DB().Raw("SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'refresh_tokens'").Scan(&vacuumed).Error; err != nil {
+			t.Fatal(err)
+		}
+		if !vacuumed {
+			t.Error("refresh_tokens not vacuumed after Purge() deleted more tokens with their sessions than the threshold")
+		}
+	})
+}
