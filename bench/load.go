@@ -319,9 +319,16 @@ func scenarios(ctx context.Context, cfg config, srv *server) ([]row, error) {
 
 	if cfg.want("refresh") {
 		progress("%s: refresh chains, 32 clients, %s", db, cfg.duration)
-		s, rss := measured(srv, func() *stats {
-			return load(ctx, 32, cfg.duration, 0, func(ctx context.Context, w int) outcome { return c.refresh(ctx, w) })
+		var s *stats
+		var rss int64
+		err := profiled(ctx, cfg, srv, "refresh", func() {
+			s, rss = measured(srv, func() *stats {
+				return load(ctx, 32, cfg.duration, 0, func(ctx context.Context, w int) outcome { return c.refresh(ctx, w) })
+			})
 		})
+		if err != nil {
+			return nil, err
+		}
 		rows = append(rows, rowOf("refresh chains c=32", db, s, rss))
 	}
 
@@ -466,6 +473,31 @@ func (c *client) meLoad(ctx context.Context, cfg config, srv *server) (row, erro
 		return row{}, err
 	}
 	return wrkProfiled(ctx, cfg, srv, file, 0, "me")
+}
+
+// profiled runs fn, and with -profile saves the server's CPU profile over
+// it (from a second in, for the duration less a second) as
+// <db>-<name>.cpu.pprof.
+func profiled(ctx context.Context, cfg config, srv *server, name string, fn func()) error {
+	if cfg.profile == "" || srv.pprof == "" {
+		fn()
+		return nil
+	}
+	if err := os.MkdirAll(cfg.profile, 0o755); err != nil {
+		return err
+	}
+	secs := max(1, int(cfg.duration/time.Second)-1)
+	cpu := make(chan error, 1)
+	go func() {
+		time.Sleep(time.Second)
+		cpu <- srv.saveProfile(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), filepath.Join(cfg.profile, srv.db+"-"+name+".cpu.pprof"))
+	}()
+	fn()
+	if err := <-cpu; err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	progress("%s: CPU profile of %s saved in %s", srv.db, name, cfg.profile)
+	return nil
 }
 
 // wrkProfiled is wrkScenario, and with -profile it also saves the server's
