@@ -112,7 +112,7 @@ func StoreOptions(c Config, log *slog.Logger) store.Options {
 	if c.RequestTimeout > 0 && c.RequestTimeout < timeout {
 		timeout = c.RequestTimeout
 	}
-	return store.Options{IdentityTTL: ttl, RedisURL: c.RedisURL, Log: log, StatementTimeout: timeout}
+	return store.Options{IdentityTTL: ttl, RedisURL: c.RedisURL, Log: log, StatementTimeout: timeout, MaxConns: c.DBMaxConns}
 }
 
 // New builds the services on an open store; now is the clock of every

@@ -78,6 +78,7 @@ type Config struct {
 	CookieSecure       bool          // mark that cookie Secure (HTTPS only)
 	RequestTimeout     time.Duration // REQUEST_TIMEOUT
 	StatementTimeout   time.Duration // DB_STATEMENT_TIMEOUT
+	DBMaxConns         int           // DB_MAX_CONNS; 0 = store.DefaultMaxConns
 	ShutdownDrain      time.Duration // SHUTDOWN_DRAIN
 	// PprofAddr, when set, serves net/http/pprof on this loopback address.
 	PprofAddr string
@@ -238,6 +239,8 @@ var Settings = []Setting{
 		set: duration(func(c *Config) *time.Duration { return &c.RequestTimeout }, time.Second, time.Minute)},
 	{Name: "DB_STATEMENT_TIMEOUT", Default: "`5s`", Doc: "the most one database statement may take (Postgres `statement_timeout` on every connection; SQLite's busy timeout), `100ms` to `60s`; a statement past it answers `SERVICE_UNAVAILABLE`",
 		set: duration(func(c *Config) *time.Duration { return &c.StatementTimeout }, 100*time.Millisecond, time.Minute)},
+	{Name: "DB_MAX_CONNS", Default: "4 × CPUs (on Postgres at least 16)", Doc: "the most database connections one replica opens, `1` to `1000`; on Postgres each is a server backend, so keep replicas × this under `max_connections`",
+		set: count(func(c *Config) *int { return &c.DBMaxConns }, 1, 1000)},
 	{Name: "SHUTDOWN_DRAIN", Default: "`5s`", Doc: "on SIGTERM, `/readyz` answers 503 at once and the server keeps serving this long (so a load balancer stops sending), answering with `Connection: close`, then shuts down gracefully. `0s` to `60s`",
 		set: duration(func(c *Config) *time.Duration { return &c.ShutdownDrain }, 0, time.Minute)},
 	{Name: "HASH_CONCURRENCY", Default: "number of CPUs", Doc: "password hashes computed at once; excess logins wait up to 2 s, then get `TOO_MANY_REQUESTS`",

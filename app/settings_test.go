@@ -93,3 +93,20 @@ func TestLoadConfigHardening(t *testing.T) {
 		}
 	}
 }
+
+// TestDBMaxConns: DB_MAX_CONNS reaches the store's options, and a value
+// outside 1..1000 is refused.
+func TestDBMaxConns(t *testing.T) {
+	c, err := LoadConfig(mapEnv(map[string]string{"DB_MAX_CONNS": "24"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := StoreOptions(c, nil).MaxConns; got != 24 {
+		t.Errorf("StoreOptions().MaxConns = %d, want 24", got)
+	}
+	for _, bad := range []string{"0", "1001", "x", "-3"} {
+		if _, err := LoadConfig(mapEnv(map[string]string{"DB_MAX_CONNS": bad})); err == nil || !strings.Contains(err.Error(), "DB_MAX_CONNS") {
+			t.Errorf("DB_MAX_CONNS=%s: err = %v, want an error naming DB_MAX_CONNS", bad, err)
+		}
+	}
+}

@@ -81,6 +81,23 @@ type Options struct {
 	// LISTEN connection still delivers (notify.go); 0 means
 	// DefaultHeartbeatInterval.
 	HeartbeatInterval time.Duration
+	// MaxConns is the most connections the store opens; 0 means
+	// DefaultMaxConns.
+	MaxConns int
+}
+
+// DefaultMaxConns is the pool size a Store opens by default: 4 a core, and
+// on Postgres at least 16. A Postgres transaction holds its connection
+// across its round trips, and on a busy machine for the scheduling between
+// them too: with 8 connections on 2 cores, 32 refreshing clients queued
+// for the pool while Postgres still had room; 16 served a third more, and
+// 32 no more than 16 (BENCHMARKS.md, "The write floor"). Each connection is
+// a Postgres backend: keep replicas × pool under max_connections.
+func DefaultMaxConns(dialect string) int {
+	if dialect == DialectPostgres {
+		return max(16, 4*runtime.GOMAXPROCS(0))
+	}
+	return 4 * runtime.GOMAXPROCS(0)
 }
 
 // Open connects to dsn and returns a ready Store; it does not migrate.
@@ -109,8 +126,7 @@ func OpenWith(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		// Single statements need no transaction; multi-statement
 		// operations open their own.
 		SkipDefaultTransaction: true,
-		PrepareStmt:            true,
-		PrepareStmtMaxSize:     256,
+		PrepareStmtMaxSize:     256, // SQLite only: see below
 		NowFunc:                func() time.Time { return utc(time.Now()) },
 		// Ping below instead, bounded by ctx.
 		DisableAutomaticPing: true,
@@ -142,6 +158,15 @@ func OpenWith(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		}
 	}
 
+	// Prepared statements: on Postgres, pgx's own per-connection statement
+	// cache (its default query mode) prepares each statement once on each
+	// connection. gorm's PrepareStmt would instead prepare a statement first
+	// met inside a transaction on that transaction alone, so every later
+	// transaction prepared it again and deallocated it at its end: two more
+	// round trips for each statement of each refresh, a third of its time
+	// (BENCHMARKS.md, "The write floor"). On SQLite preparing is
+	// in-process, and gorm's cache saves parsing each statement again.
+	cfg.PrepareStmt = dialect == DialectSQLite
 	db, err := gorm.Open(dialector, cfg)
 	if err != nil {
 		if db != nil {
@@ -155,7 +180,7 @@ func OpenWith(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
 	}
-	configurePool(sqlDB, dialect, memory)
+	configurePool(sqlDB, dialect, memory, opts.MaxConns)
 
 	s := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: opts.Log}
 	if s.log == nil {
@@ -234,8 +259,10 @@ func sqlitePeerKey(full string) string {
 }
 
 // configurePool sizes the connection pool for the machine.
-func configurePool(sqlDB *sql.DB, dialect string, privateMemory bool) {
-	n := 4 * runtime.GOMAXPROCS(0)
+func configurePool(sqlDB *sql.DB, dialect string, privateMemory bool, n int) {
+	if n <= 0 {
+		n = DefaultMaxConns(dialect)
+	}
 	switch {
 	case dialect == DialectPostgres:
 		sqlDB.SetMaxOpenConns(n)

@@ -199,3 +199,34 @@ func TestClosedDatabase(t *testing.T) {
 		}
 	})
 }
+
+// TestMaxConns: Options.MaxConns sizes the pool (DB_MAX_CONNS), and without
+// it the pool is DefaultMaxConns of the dialect.
+func TestMaxConns(t *testing.T) {
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind, func(t *testing.T) {
+			dsn, s := storetest.OpenDSN(t, kind)
+			pool := func(s *store.Store) int {
+				sqlDB, err := s.DB().DB()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return sqlDB.Stats().MaxOpenConnections
+			}
+			if got, want := pool(s), store.DefaultMaxConns(s.Dialect()); got != want {
+				t.Errorf("default pool = %d connections, want %d", got, want)
+			}
+			if s.Dialect() == store.DialectPostgres && store.DefaultMaxConns(s.Dialect()) < 16 {
+				t.Errorf("Postgres default pool = %d, want at least 16", store.DefaultMaxConns(s.Dialect()))
+			}
+			sized, err := store.OpenWith(context.Background(), dsn, store.Options{MaxConns: 3, IdentityTTL: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sized.Close()
+			if got := pool(sized); got != 3 {
+				t.Errorf("pool with MaxConns 3 = %d connections", got)
+			}
+		})
+	}
+}
