@@ -37,33 +37,26 @@ func (s *Store) rotate(ctx context.Context, oldID string, next *models.RefreshTo
 	}
 	normalizeToken(next)
 
+	// Raw statements, not gorm's UpdateColumns and Create: a refresh is the
+	// hottest write, and building these from maps and the model by
+	// reflection cost more than the statements' own execution
+	// (BENCHMARKS.md, "The write floor").
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// The session row is updated first: it is the lock every write to
 		// the family takes first (RevokeSession too), so a rotation and a
 		// revocation of one session serialize instead of deadlocking.
-		res := tx.Model(&models.Session{}).
-			Where("id = ? AND revoked_at IS NULL AND expires_at > ?", next.SessionID, now).
-			UpdateColumns(map[string]any{
-				"last_used_at": now,
-				"user_agent":   clip(userAgent, maxUserAgent),
-				"ip":           clip(ip, maxIP),
-			})
+		res := tx.Exec(rotateSessionSQL, now, clip(userAgent, maxUserAgent), clip(ip, maxIP), next.SessionID, now)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
 			return ErrConflict // session revoked, expired or gone
 		}
-
-		used := map[string]any{"used_at": now}
 		if keep != nil {
-			used["successor_sealed"] = keep.Sealed
-			used["successor_until"] = utc(keep.Until)
+			res = tx.Exec(rotateUsedKeepingSQL, now, keep.Sealed, utc(keep.Until), oldID, next.SessionID, next.UserID, now)
+		} else {
+			res = tx.Exec(rotateUsedSQL, now, oldID, next.SessionID, next.UserID, now)
 		}
-		res = tx.Model(&models.RefreshToken{}).
-			Where("id = ? AND session_id = ? AND user_id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
-				oldID, next.SessionID, next.UserID, now).
-			UpdateColumns(used)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -73,13 +66,26 @@ func (s *Store) rotate(ctx context.Context, oldID string, next *models.RefreshTo
 		if keep != nil {
 			// Only the immediately previous token may be answered with its
 			// successor: forget the successors kept by older tokens.
-			if err := tx.Model(&models.RefreshToken{}).
-				Where("session_id = ? AND id <> ? AND successor_until IS NOT NULL", next.SessionID, oldID).
-				UpdateColumns(forgetSuccessor).Error; err != nil {
+			if err := tx.Exec(rotateForgetSQL, next.SessionID, oldID).Error; err != nil {
 				return err
 			}
 		}
-		return tx.Create(next).Error
+		return tx.Exec(insertRefreshSQL, next.ID, next.TokenHash, next.UserID, next.SessionID, next.CreatedAt, next.ExpiresAt,
+			next.UsedAt, next.RevokedAt).Error
 	})
 	return wrap("rotate", err)
 }
+
+// The statements of a rotation (rotate).
+const (
+	rotateSessionSQL = "UPDATE sessions SET last_used_at = ?, user_agent = ?, ip = ? " +
+		"WHERE id = ? AND revoked_at IS NULL AND expires_at > ?"
+	rotateUsedSQL = "UPDATE refresh_tokens SET used_at = ? " +
+		"WHERE id = ? AND session_id = ? AND user_id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?"
+	rotateUsedKeepingSQL = "UPDATE refresh_tokens SET used_at = ?, successor_sealed = ?, successor_until = ? " +
+		"WHERE id = ? AND session_id = ? AND user_id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?"
+	rotateForgetSQL = "UPDATE refresh_tokens SET successor_sealed = NULL, successor_until = NULL " +
+		"WHERE session_id = ? AND id <> ? AND successor_until IS NOT NULL"
+	insertRefreshSQL = "INSERT INTO refresh_tokens (id, token_hash, user_id, session_id, created_at, expires_at, used_at, revoked_at) " +
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
