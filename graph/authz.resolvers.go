@@ -83,6 +83,9 @@ func (r *queryResolver) PersonalAccessTokens(ctx context.Context) ([]*models.Per
 
 // TotalCount is the resolver for the totalCount field.
 func (r *userConnectionResolver) TotalCount(ctx context.Context, obj *model.UserConnection) (int, error) {
+	if obj.Total != nil {
+		return int(*obj.Total), nil
+	}
 	n, err := r.Store.CountUsers(ctx, obj.Search)
 	return int(n), err
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/ironclad-auth/ironclad/graph/model"
 	"github.com/ironclad-auth/ironclad/models"
@@ -42,11 +45,24 @@ func listUsers(ctx context.Context, st *store.Store, first *int, after, search *
 		}
 		cur = c
 	}
-	users, more, err := st.ListUsers(ctx, q, cur, n)
+	var (
+		users []*models.User
+		more  bool
+		total *int64
+		err   error
+	)
+	if cur == nil && strings.TrimSpace(q) != "" && selects(ctx, "totalCount") {
+		// The first page of a search with its count: one statement.
+		var n64 int64
+		users, more, n64, err = st.SearchUsersCounted(ctx, q, n)
+		total = &n64
+	} else {
+		users, more, err = st.ListUsers(ctx, q, cur, n)
+	}
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.UserConnection{Edges: make([]*model.UserEdge, len(users)), PageInfo: &model.PageInfo{HasNextPage: more}, Search: q}
+	conn := &model.UserConnection{Edges: make([]*model.UserEdge, len(users)), PageInfo: &model.PageInfo{HasNextPage: more}, Search: q, Total: total}
 	for i, u := range users {
 		conn.Edges[i] = &model.UserEdge{Cursor: encodeCursor(u), Node: u}
 	}
@@ -55,6 +71,20 @@ func listUsers(ctx context.Context, st *store.Store, first *int, after, search *
 		conn.PageInfo.EndCursor = &end
 	}
 	return conn, nil
+}
+
+// selects reports whether the field being resolved selects the field
+// name directly.
+func selects(ctx context.Context, name string) bool {
+	if graphql.GetFieldContext(ctx) == nil {
+		return false
+	}
+	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // loadUser returns the user with this id through the operation's loader, or

@@ -211,5 +211,23 @@ func TestUsersQueryCount(t *testing.T) {
 		if one > 3 || fifty != one {
 			t.Fatalf("users ran %d statements for 1 user and %d for 50, want the same, at most 3", one, fifty)
 		}
+		// The first page of a search and its totalCount are one statement
+		// (store.SearchUsersCounted); the next page and its count, two.
+		before := n.Load()
+		p := users(t, e, admin, map[string]any{"first": 5, "search": "user"})
+		if len(p.Edges) != 5 || p.TotalCount != 60 || !p.PageInfo.HasNextPage {
+			t.Fatalf("users(first: 5, search: user) = %d edges, total %d, next %v", len(p.Edges), p.TotalCount, p.PageInfo.HasNextPage)
+		}
+		if got := n.Load() - before; got != one-1 {
+			t.Errorf("users(search:) first page with totalCount ran %d statements, want %d (one for page and count)", got, one-1)
+		}
+		before = n.Load()
+		next := users(t, e, admin, map[string]any{"first": 5, "search": "user", "after": *p.PageInfo.EndCursor})
+		if len(next.Edges) != 5 || next.TotalCount != 60 || next.Edges[0].Node.Username != "user05" {
+			t.Fatalf("users(search: user, after:) = %d edges, total %d, first %s", len(next.Edges), next.TotalCount, next.Edges[0].Node.Username)
+		}
+		if got := n.Load() - before; got != one {
+			t.Errorf("users(search:, after:) ran %d statements, want %d", got, one)
+		}
 	})
 }

@@ -44,3 +44,11 @@ func SetVacuumAfter(n int64) (restore func()) {
 	vacuumAfter = n
 	return func() { vacuumAfter = old }
 }
+
+// SetCountedCap sets how many matches SearchUsersCounted collects in one
+// statement, for the life of the test.
+func SetCountedCap(n int) (restore func()) {
+	old := countedCap
+	countedCap = n
+	return func() { countedCap = old }
+}

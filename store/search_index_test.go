@@ -137,3 +137,53 @@ func randomSuffix() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// TestSearchUsersCounted: the one-statement first page and count agree
+// with ListUsers and CountUsers, for searches matching none, some, more
+// than a page and, past the cap, the two-statement fallback.
+func TestSearchUsersCounted(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		for i := range 30 {
+			name := "member" + string(rune('a'+i%26)) + strings.Repeat("x", i/26)
+			if i%3 == 0 {
+				name = "Guest" + name
+			}
+			mustUser(t, s, name)
+		}
+		check := func(search string, first int) {
+			t.Helper()
+			users, more, total, err := s.SearchUsersCounted(ctx, search, first)
+			if err != nil {
+				t.Fatalf("SearchUsersCounted(%q, %d) error = %v", search, first, err)
+			}
+			wantUsers, wantMore, err := s.ListUsers(ctx, search, nil, first)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantTotal, err := s.CountUsers(ctx, search)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if total != wantTotal || more != wantMore || len(users) != len(wantUsers) {
+				t.Fatalf("SearchUsersCounted(%q, %d) = %d users, more %v, total %d; want %d, %v, %d",
+					search, first, len(users), more, total, len(wantUsers), wantMore, wantTotal)
+			}
+			for i := range users {
+				if users[i].ID != wantUsers[i].ID || users[i].Username != wantUsers[i].Username || !users[i].CreatedAt.Equal(wantUsers[i].CreatedAt) {
+					t.Errorf("SearchUsersCounted(%q) user %d = %+v, want %+v", search, i, users[i], wantUsers[i])
+				}
+			}
+		}
+		for _, search := range []string{"nobody", "guest", "GUEST", "member", "x", "%", "_"} {
+			check(search, 5)
+			check(search, 50)
+		}
+		defer store.SetCountedCap(4)()
+		check("member", 3) // 30 matches, past the cap: the fallback
+		check("guest", 20)
+		if _, _, _, err := s.SearchUsersCounted(ctx, " ", 5); err == nil {
+			t.Error("SearchUsersCounted with an empty search: no error")
+		}
+	})
+}

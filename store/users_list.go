@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -39,6 +40,55 @@ func (s *Store) ListUsers(ctx context.Context, search string, after *UserCursor,
 		normalizeUser(u)
 	}
 	return users, more, nil
+}
+
+// countedCap is how many matches SearchUsersCounted collects at most in
+// its one statement; past it, the page and the count are two statements.
+var countedCap int = 10000
+
+// SearchUsersCounted is the first page of ListUsers(ctx, search, nil,
+// first) and CountUsers(ctx, search) at once, for a non-empty search: one
+// statement collects the matches (at most countedCap of them), counts
+// them and returns the page. On Postgres each of the two statements it
+// replaces was one scan of the trigram indexes, and for a term made of
+// trigrams most usernames share, that scan is most of the answer's time
+// (BENCHMARKS.md, "users(search:)"). With more than countedCap matches it
+// runs the two statements instead.
+func (s *Store) SearchUsersCounted(ctx context.Context, search string, first int) ([]*models.User, bool, int64, error) {
+	if strings.TrimSpace(search) == "" {
+		return nil, false, 0, errors.New("store: search users counted: empty search")
+	}
+	matches := matching(s.db.WithContext(ctx).Model(&models.User{}), search).Select("id, created_at").Limit(countedCap + 1)
+	var rows []struct {
+		models.User `gorm:"embedded"`
+		Matches     int64
+	}
+	err := s.db.WithContext(ctx).
+		Raw("WITH m AS (?) SELECT users.*, (SELECT count(*) FROM m) AS matches FROM m JOIN users ON users.id = m.id "+
+			"ORDER BY m.created_at, m.id LIMIT ?", matches, first+1).
+		Scan(&rows).Error
+	if err != nil {
+		return nil, false, 0, wrap("search users", err)
+	}
+	if len(rows) > 0 && rows[0].Matches > int64(countedCap) {
+		users, more, err := s.ListUsers(ctx, search, nil, first)
+		if err != nil {
+			return nil, false, 0, err
+		}
+		n, err := s.CountUsers(ctx, search)
+		return users, more, n, err
+	}
+	var total int64
+	users := make([]*models.User, 0, min(len(rows), first))
+	for i := range rows {
+		total = rows[i].Matches
+		if i < first {
+			u := rows[i].User
+			normalizeUser(&u)
+			users = append(users, &u)
+		}
+	}
+	return users, len(rows) > first, total, nil
 }
 
 // CountUsers returns how many users match search (see ListUsers).

@@ -6,4 +6,5 @@ type UserConnection struct {
 	Edges    []*UserEdge
 	PageInfo *PageInfo
 	Search   string // the query's search, for totalCount
+	Total    *int64 // the count, when the page was read with it
 }
