@@ -329,7 +329,7 @@ func coldTokens(n int) []string {
 	if live >= coldSessions {
 		stride := sessionsPerUser * n / coldSessions
 		for s := 7; len(out) < coldSessions && s <= sessionsPerUser*n; s += stride {
-			for !liveSession(s) || !activeUser(sessionUser(s, n)) {
+			for !liveSession(s) || !activeUser(sessionUser(s, n)) || loggedOutUser(sessionUser(s, n)) {
 				s++
 			}
 			out = append(out, mint(seededID(userPrefix, sessionUser(s, n)), seededID(sessionPrefix, s), models.RoleUser))
@@ -337,12 +337,20 @@ func coldTokens(n int) []string {
 		return out
 	}
 	for i := 1; i <= coldSessions; i++ {
-		if u := coldUser(i, n); activeUser(u) && u != 1 { // user 1 is the admin: its tokens carry another role
+		if u := coldUser(i, n); activeUser(u) && u != 1 && !loggedOutUser(u) { // user 1 is the admin: its tokens carry another role
 			out = append(out, mint(seededID(userPrefix, coldUser(i, n)), seededID(coldPrefix, i), models.RoleUser))
 		}
 	}
 	return out
 }
+
+// loggedOutUser reports whether the logoutAll scenario ends the sessions of
+// user u (600, 601, ...): a kept database's cold sessions must not include
+// theirs, or the next run's cold me counts them as errors.
+func loggedOutUser(u int) bool { return u >= logoutFirstUser && u < logoutFirstUser+100 }
+
+// logoutFirstUser is the first user the logoutAll scenario logs out.
+const logoutFirstUser = 600
 
 // activeUser reports whether seeded user u is active (seed.go: 1 % are not).
 func activeUser(u int) bool { return u%100 != 99 || u <= 3 }
@@ -455,7 +463,7 @@ func scaleLoginBody(i int) []byte {
 func logoutAllLoad(ctx context.Context, c *client, db *scaleDB, count int) (*stats, error) {
 	st := &stats{}
 	for i := range count {
-		user := 600 + i
+		user := logoutFirstUser + i%100
 		first := int(db.extra.Add(manySessions)) - manySessions
 		if err := db.addSessions(ctx, user, logoutPrefix, first, manySessions); err != nil {
 			return nil, err
