@@ -18,8 +18,12 @@ import (
 // the purge (Postgres).
 
 // usersListSQL and usersCountSQL are what store.ListUsers and
-// store.CountUsers send for users(first: 50, search: s).
+// store.CountUsers send for users(first: 50, search: s); usersCountedSQL is
+// what store.SearchUsersCounted sends instead for the first page with its
+// totalCount.
 const (
+	usersCountedSQL = `WITH m AS (SELECT id, created_at FROM "users" WHERE (username_key LIKE $1 ESCAPE '\' OR lower(email) LIKE $2 ESCAPE '\') LIMIT 10001) ` +
+		`SELECT users.*, (SELECT count(*) FROM m) AS matches FROM m JOIN users ON users.id = m.id ORDER BY m.created_at, m.id LIMIT 51`
 	usersListSQL  = `SELECT * FROM "users" WHERE (username_key LIKE $1 ESCAPE '\' OR lower(email) LIKE $2 ESCAPE '\') ORDER BY created_at, id LIMIT 51`
 	usersCountSQL = `SELECT count(*) FROM "users" WHERE (username_key LIKE $1 ESCAPE '\' OR lower(email) LIKE $2 ESCAPE '\')`
 )
@@ -91,6 +95,10 @@ func searchPlans(ctx context.Context, cfg config, bin string, db *scaleDB) error
 				return err
 			}
 			if err := explain(tx, fmt.Sprintf("users(search: %q) at %d users, %s: totalCount", s, db.n, label), usersCountSQL, pat, pat); err != nil {
+				tx.Rollback(ctx)
+				return err
+			}
+			if err := explain(tx, fmt.Sprintf("users(first: 50, search: %q) { totalCount edges } at %d users, %s: the first page and its count in one statement", s, db.n, label), usersCountedSQL, pat, pat); err != nil {
 				tx.Rollback(ctx)
 				return err
 			}
