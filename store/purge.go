@@ -87,8 +87,18 @@ func (s *Store) purgeEndedSessions(ctx context.Context, column string, cutoff ti
 		var n, t int64
 		var full bool // a whole batch was selected: there may be more
 		err := s.purgeTx(ctx, func(tx *gorm.DB) error {
+			// The sessions are locked first, as every write to a session's
+			// family takes its session row first (rotate, RevokeSession,
+			// logoutAll): deleting the tokens first could deadlock with a
+			// logoutAll revoking the same expired session. On Postgres a
+			// session another transaction holds is left to the next sweep
+			// (SKIP LOCKED); SQLite has one writer at a time.
+			lock := ""
+			if s.dialect == DialectPostgres {
+				lock = " FOR UPDATE SKIP LOCKED"
+			}
 			var ids []string
-			if err := tx.Raw("SELECT id FROM sessions WHERE "+column+" < ? ORDER BY "+column+" LIMIT ?", cutoff, purgeBatch).
+			if err := tx.Raw("SELECT id FROM sessions WHERE "+column+" < ? ORDER BY "+column+" LIMIT ?"+lock, cutoff, purgeBatch).
 				Scan(&ids).Error; err != nil {
 				return err
 			}

@@ -284,3 +284,48 @@ func TestPurgeEndedSessionsInBatches(t *testing.T) {
 		}
 	})
 }
+
+// TestPurgeSkipsLockedSession: on Postgres a purge batch locks its
+// sessions before their tokens, as every write to a session family does,
+// and leaves a session another transaction holds to the next sweep instead
+// of waiting for it (or deadlocking with it).
+func TestPurgeSkipsLockedSession(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		if s.Dialect() != store.DialectPostgres {
+			t.Skip("row locks: Postgres only (SQLite has one writer at a time)")
+		}
+		ctx := context.Background()
+		const keep = 24 * time.Hour
+		now := t0.Add(30 * 24 * time.Hour)
+		u := mustUser(t, s, "alice")
+		held, _, _ := mustSession(t, s, u, now.Add(-2*keep))
+		free, _, _ := mustSession(t, s, u, now.Add(-2*keep))
+		tx := s.DB().Begin()
+		defer tx.Rollback()
+		if err := tx.Exec("UPDATE sessions SET user_agent = 'held' WHERE id = ?", held.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		got, err := s.Purge(pctx, now, keep)
+		if err != nil {
+			t.Fatalf("Purge() with a session held by another transaction: %v", err)
+		}
+		// The free session with its token, and the held session's expired
+		// token, which its own expiry purges; not the held session.
+		if got != 3 {
+			t.Errorf("Purge() = %d rows, want 3", got)
+		}
+		if _, _, err := s.Identity(ctx, u.ID, free.ID, now); err == nil {
+			t.Error("the free ended session survived the purge")
+		}
+		var sessions int64
+		if err := s.DB().Model(&models.Session{}).Where("id = ?", held.ID).Count(&sessions).Error; err != nil || sessions != 1 {
+			t.Errorf("the held session: %d rows (%v), want it left to the next sweep", sessions, err)
+		}
+		tx.Rollback()
+		if again, err := s.Purge(ctx, now, keep); err != nil || again != 1 {
+			t.Errorf("Purge() after the lock was released = %d, %v; want 1 (the held session), nil", again, err)
+		}
+	})
+}
