@@ -142,7 +142,9 @@ func (s *Store) vacuum(ctx context.Context, table string) {
 		if err := c.Exec(fmt.Sprintf("SET statement_timeout = %d", purgeStatementTimeout.Milliseconds())).Error; err != nil {
 			return err
 		}
-		defer c.Exec("RESET statement_timeout")
+		// Back to the connection's own bound, even when ctx ended the
+		// vacuum: the connection returns to the pool.
+		defer c.WithContext(context.WithoutCancel(ctx)).Exec("RESET statement_timeout")
 		return c.Exec("VACUUM (SKIP_LOCKED, ANALYZE) " + table).Error
 	})
 }
