@@ -65,16 +65,22 @@ func TestSearchWithoutTrigramExtension(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close()
 	name := "ironclad_notrgm_" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_"))[:20] + "_" + randomSuffix()
 	for _, q := range []string{"CREATE DATABASE " + name, "CREATE ROLE " + name + " LOGIN"} {
 		if err := admin.DB().Exec(q).Error; err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
+	// The admin store stays open for the cleanup, which runs after this
+	// function returns (a deferred Close ran first, and the drops failed
+	// silently: every run left a database behind).
 	t.Cleanup(func() {
-		admin.DB().Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		admin.DB().Exec("DROP ROLE IF EXISTS " + name)
+		defer admin.Close()
+		for _, q := range []string{"DROP DATABASE IF EXISTS " + name + " WITH (FORCE)", "DROP ROLE IF EXISTS " + name} {
+			if err := admin.DB().Exec(q).Error; err != nil {
+				t.Errorf("cleanup: %s: %v", q, err)
+			}
+		}
 	})
 	u, err := url.Parse(base)
 	if err != nil {
