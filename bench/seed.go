@@ -99,38 +99,27 @@ func seedPostgresScale(ctx context.Context, dsn string, n int, hash string) (map
 	// Foreign keys and secondary indexes of the three tables, to drop now
 	// and recreate after the load.
 	type constraint struct{ table, name, def string }
-	var fks []constraint
-	rows, err := conn.Query(ctx, `SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
-		WHERE contype = 'f' AND conrelid::regclass::text = ANY($1) ORDER BY conrelid::regclass::text, conname`, tables)
+	// collect reads (table, name, definition) rows.
+	collect := func(q string) ([]constraint, error) {
+		rows, err := conn.Query(ctx, q, tables)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (c constraint, err error) {
+			err = r.Scan(&c.table, &c.name, &c.def)
+			return c, err
+		})
+	}
+	fks, err := collect(`SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE contype = 'f' AND conrelid::regclass::text = ANY($1) ORDER BY conrelid::regclass::text, conname`)
 	if err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var c constraint
-		if err := rows.Scan(&c.table, &c.name, &c.def); err != nil {
-			return nil, err
-		}
-		fks = append(fks, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	var indexes []constraint
-	rows, err = conn.Query(ctx, `SELECT i.tablename, i.indexname, i.indexdef FROM pg_indexes i
+	indexes, err := collect(`SELECT i.tablename, i.indexname, i.indexdef FROM pg_indexes i
 		WHERE i.schemaname = current_schema() AND i.tablename = ANY($1)
 		AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
-		ORDER BY i.tablename, i.indexname`, tables)
+		ORDER BY i.tablename, i.indexname`)
 	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var c constraint
-		if err := rows.Scan(&c.table, &c.name, &c.def); err != nil {
-			return nil, err
-		}
-		indexes = append(indexes, c)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	for _, c := range fks {

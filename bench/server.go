@@ -125,21 +125,7 @@ func createPostgres(ctx context.Context, base string) (string, func(), error) {
 			progress("drop database %s: %v", name, err)
 		}
 	}
-	// Replace the path of the URL (the database name), keep the rest.
-	i := strings.Index(base, "://")
-	rest := base[i+3:]
-	slash := strings.IndexByte(rest, '/')
-	query := ""
-	if q := strings.IndexByte(rest, '?'); q >= 0 {
-		query = rest[q:]
-		if slash < 0 || slash > q {
-			slash = q
-		}
-	}
-	if slash < 0 {
-		slash = len(rest)
-	}
-	return base[:i+3] + rest[:slash] + "/" + name + query, drop, nil
+	return replaceDBName(base, name), drop, nil
 }
 
 // seed migrates dsn and creates seededUsers active accounts sharing one

@@ -44,29 +44,39 @@ func (s *Store) QueueMail(ctx context.Context, userID string, tok *models.MailTo
 	now = utc(now)
 	var wrote bool
 	err := s.write(ctx, "queue mail", func(tx *gorm.DB) error {
-		if tok != nil {
-			if tok.ID == "" {
-				tok.ID = uuid.NewString()
-			}
-			tok.UserID, tok.CreatedAt, tok.ExpiresAt = userID, now, utc(tok.ExpiresAt)
-			res := tx.Exec(insertTokenSQL, tok.ID, tok.Purpose, tok.TokenHash, tok.CodeHash, tok.Email, tok.CreatedAt, tok.ExpiresAt, userID)
-			if res.Error != nil {
-				return res.Error
-			}
-			wrote = res.RowsAffected > 0
-		}
-		for _, m := range mails {
-			n, err := insertOutbox(tx, userID, m, now)
-			if err != nil {
-				return err
-			}
-			if tok == nil {
-				wrote = n > 0
-			}
-		}
-		return nil
+		var err error
+		wrote, err = queueMail(tx, userID, tok, mails, now)
+		return err
 	})
 	return wrote, err
+}
+
+// queueMail writes tok (when not nil) and mails for userID in tx and
+// reports whether the first of them was written: each statement writes
+// only when the user exists (the token only when it is active too).
+func queueMail(tx *gorm.DB, userID string, tok *models.MailToken, mails []*models.OutboxMail, now time.Time) (bool, error) {
+	var wrote bool
+	if tok != nil {
+		if tok.ID == "" {
+			tok.ID = uuid.NewString()
+		}
+		tok.UserID, tok.CreatedAt, tok.ExpiresAt = userID, now, utc(tok.ExpiresAt)
+		res := tx.Exec(insertTokenSQL, tok.ID, tok.Purpose, tok.TokenHash, tok.CodeHash, tok.Email, tok.CreatedAt, tok.ExpiresAt, userID)
+		if res.Error != nil {
+			return false, res.Error
+		}
+		wrote = res.RowsAffected > 0
+	}
+	for i, m := range mails {
+		n, err := insertOutbox(tx, userID, m, now)
+		if err != nil {
+			return false, err
+		}
+		if tok == nil && i == 0 {
+			wrote = n > 0
+		}
+	}
+	return wrote, nil
 }
 
 // insertOutbox writes one message for userID (who must exist).

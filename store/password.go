@@ -43,15 +43,10 @@ func (s *Store) ChangePassword(ctx context.Context, userID, sessionID, newHash s
 	var n int64
 	err := s.write(ctx, "change password", func(tx *gorm.DB) error {
 		// The user row first (it is the lock), then sessions, then tokens.
-		res := tx.Model(&models.User{}).Where("id = ?", userID).
-			UpdateColumns(map[string]any{"password_hash": newHash, "updated_at": now})
-		if res.Error != nil {
-			return res.Error
+		if err := setPasswordHash(tx, userID, newHash, now); err != nil {
+			return err
 		}
-		if res.RowsAffected == 0 {
-			return ErrNotFound
-		}
-		res = tx.Model(&models.Session{}).
+		res := tx.Model(&models.Session{}).
 			Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?", sessionID, userID, now).
 			UpdateColumn("last_used_at", now)
 		if res.Error != nil {
@@ -84,4 +79,18 @@ func (s *Store) ChangePassword(ctx context.Context, userID, sessionID, newHash s
 		return 0, err
 	}
 	return n, nil
+}
+
+// setPasswordHash stores a user's new password hash in tx, locking the
+// user's row; ErrNotFound if there is no such user.
+func setPasswordHash(tx *gorm.DB, userID, newHash string, now time.Time) error {
+	res := tx.Model(&models.User{}).Where("id = ?", userID).
+		UpdateColumns(map[string]any{"password_hash": newHash, "updated_at": now})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
 }

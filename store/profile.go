@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/ironclad-auth/ironclad/models"
 	"gorm.io/gorm"
 )
@@ -54,7 +53,7 @@ func (s *Store) UpdateProfile(ctx context.Context, userID string, change Profile
 					if err != nil {
 						return err
 					}
-					if err := queueDirect(tx, userID, tok, mails, now); err != nil {
+					if _, err := queueMail(tx, userID, tok, mails, now); err != nil {
 						return err
 					}
 				}
@@ -84,24 +83,4 @@ func (s *Store) UpdateProfile(ctx context.Context, userID string, change Profile
 	}
 	normalizeUser(&out)
 	return &out, nil
-}
-
-// queueDirect writes a token and messages for a user known to exist.
-func queueDirect(tx *gorm.DB, userID string, tok *models.MailToken, mails []*models.OutboxMail, now time.Time) error {
-	if tok != nil {
-		if tok.ID == "" {
-			tok.ID = uuid.NewString()
-		}
-		tok.UserID, tok.CreatedAt, tok.ExpiresAt = userID, now, utc(tok.ExpiresAt)
-		res := tx.Exec(insertTokenSQL, tok.ID, tok.Purpose, tok.TokenHash, tok.CodeHash, tok.Email, tok.CreatedAt, tok.ExpiresAt, userID)
-		if res.Error != nil {
-			return res.Error
-		}
-	}
-	for _, m := range mails {
-		if _, err := insertOutbox(tx, userID, m, now); err != nil {
-			return err
-		}
-	}
-	return nil
 }

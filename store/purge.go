@@ -156,7 +156,12 @@ func (s *Store) vacuum(ctx context.Context, table string) {
 func (s *Store) deleteInBatches(ctx context.Context, op, sql string, args ...any) (int64, error) {
 	var total int64
 	for {
-		n, err := s.purgeBatch(ctx, sql, args)
+		var n int64
+		err := s.purgeTx(ctx, func(tx *gorm.DB) error {
+			res := tx.Exec(sql, args...)
+			n = res.RowsAffected
+			return res.Error
+		})
 		if err != nil {
 			return total, wrap(op, err)
 		}
@@ -179,17 +184,6 @@ func (s *Store) deleteInBatches(ctx context.Context, op, sql string, args ...any
 // marks them dead as it goes, so later batches are quick again. A batch
 // locks only the rows it deletes, which no request uses.
 const purgeStatementTimeout = 5 * time.Minute
-
-// purgeBatch runs one batch statement and returns the rows it deleted.
-func (s *Store) purgeBatch(ctx context.Context, sql string, args []any) (int64, error) {
-	var n int64
-	err := s.purgeTx(ctx, func(tx *gorm.DB) error {
-		res := tx.Exec(sql, args...)
-		n = res.RowsAffected
-		return res.Error
-	})
-	return n, err
-}
 
 // purgeTx runs fn in a transaction bounded on Postgres by
 // purgeStatementTimeout rather than the store's statement timeout.

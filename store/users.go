@@ -150,13 +150,8 @@ func (s *Store) SetPassword(ctx context.Context, userID, newHash string, now tim
 	var n int64
 	err := s.write(ctx, "set password", func(tx *gorm.DB) error {
 		// The user row first (it is the lock), then sessions, then tokens.
-		res := tx.Model(&models.User{}).Where("id = ?", userID).
-			UpdateColumns(map[string]any{"password_hash": newHash, "updated_at": now})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrNotFound
+		if err := setPasswordHash(tx, userID, newHash, now); err != nil {
+			return err
 		}
 		var err error
 		if n, err = revokeOthers(tx, userID, "", now); err != nil {
