@@ -69,10 +69,13 @@ type notifier struct {
 	// states of the channels, for metrics: Postgres first when both.
 	states []*channelState
 
-	queue     chan Change  // changes waiting to be published on Redis
-	inFlight  atomic.Int64 // changes taken from queue and not yet published
+	queue     chan string  // payloads waiting to be published on Redis
+	inFlight  atomic.Int64 // payloads taken from queue and not yet published
 	published atomic.Int64 // changes published on Redis
 	discarded atomic.Int64 // changes dropped because the queue was full
+
+	// syncs are the barriers of Sync waiting to be heard, by payload.
+	syncs sync.Map // string -> chan struct{}
 }
 
 // startNotifier starts the listeners of a Store: Postgres when pgDSN is not
@@ -98,7 +101,7 @@ func startNotifier(cache *identityCache, log *slog.Logger, pgDSN string, rdb *re
 		n.wg.Go(func() { n.listenPostgres(ctx, pgDSN, sync.OnceFunc(n.pending.Done)) })
 	}
 	if rdb != nil {
-		n.queue = make(chan Change, publishQueueSize)
+		n.queue = make(chan string, publishQueueSize)
 		n.wg.Go(func() { n.publishLoop(ctx) })
 		n.pubsub = rdb.Subscribe(ctx, notifyChannel)
 		n.pending.Add(1)
@@ -129,7 +132,7 @@ func (n *notifier) publish(ctx context.Context, changes []Change) {
 	}
 	for _, c := range changes {
 		select {
-		case n.queue <- c:
+		case n.queue <- c.encode():
 		default:
 			// Rate of the warning: once per full queue's worth of drops.
 			if n.discarded.Add(1)%publishQueueSize == 1 {
@@ -145,10 +148,10 @@ func (n *notifier) publishLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case c := <-n.queue:
+		case payload := <-n.queue:
 			n.inFlight.Add(1)
 			pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-			err := n.redis.Publish(pctx, notifyChannel, c.encode()).Err()
+			err := n.redis.Publish(pctx, notifyChannel, payload).Err()
 			cancel()
 			n.inFlight.Add(-1)
 			if err != nil {
@@ -223,6 +226,7 @@ func (n *notifier) listenPostgresOnce(ctx context.Context, dsn string, connected
 			case heard <- struct{}{}:
 			default:
 			}
+			n.synced(msg.Payload)
 			continue
 		}
 		if c, ok := decodeChange(msg.Payload); ok {
@@ -290,10 +294,78 @@ func (n *notifier) listenRedis(ctx context.Context, first func()) {
 				first()
 			}
 		case *redis.Message:
+			if strings.HasPrefix(m.Payload, heartbeatPrefix) {
+				n.synced(m.Payload)
+				continue
+			}
 			if c, ok := decodeChange(m.Payload); ok {
 				n.cache.invalidate(c, SourceRedis)
 			}
 		}
+	}
+}
+
+// Sync returns once every channel of this Store has delivered, and the
+// cache has applied, each change this Store committed before the call: it
+// sends a barrier through each channel (Postgres and Redis deliver in
+// order) and waits to hear it back. Without a channel it returns at once.
+// Tests use it so that a late notification of an earlier change cannot
+// drop an entry in the middle of what they check.
+func (s *Store) Sync(ctx context.Context) error {
+	if s.notify == nil {
+		return nil
+	}
+	return s.notify.sync(ctx)
+}
+
+func (n *notifier) sync(ctx context.Context) error {
+	select { // a barrier sent before the first connection is never heard
+	case <-n.connected:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	var payloads []string
+	var waits []chan struct{}
+	barrier := func() string {
+		id := make([]byte, 8)
+		_, _ = rand.Read(id)
+		payload := heartbeatPrefix + "sync:" + hex.EncodeToString(id)
+		done := make(chan struct{})
+		n.syncs.Store(payload, done)
+		payloads, waits = append(payloads, payload), append(waits, done)
+		return payload
+	}
+	defer func() {
+		for _, p := range payloads {
+			n.syncs.Delete(p)
+		}
+	}()
+	if n.beat != nil {
+		if err := n.beat(ctx, barrier()); err != nil {
+			return err
+		}
+	}
+	if n.queue != nil {
+		select {
+		case n.queue <- barrier(): // behind every change queued before it
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// synced releases the Sync waiting for payload, if any.
+func (n *notifier) synced(payload string) {
+	if w, ok := n.syncs.LoadAndDelete(payload); ok {
+		close(w.(chan struct{}))
 	}
 }
 

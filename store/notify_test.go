@@ -109,3 +109,54 @@ func TestRedisPublishNeverBlocks(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncHearsOwnChanges: once Sync returns, every channel has delivered
+// back to the store the changes it committed before the call, so no late
+// notification of them can drop a cache entry afterwards.
+func TestSyncHearsOwnChanges(t *testing.T) {
+	redisURL := os.Getenv("TEST_REDIS_URL")
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			dsn, _ := storetest.OpenDSN(t, kind)
+			heard := make(chan store.IdentityEvent, 1000)
+			s, err := store.OpenWith(ctx, dsn, store.Options{RedisURL: redisURL, Observer: func(ev store.IdentityEvent) {
+				if ev.Kind == store.EventInvalidated && ev.Source != "" {
+					heard <- ev
+				}
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			storetest.Listening(t, s)
+			sources := s.ChannelSources()
+			const writes = 20
+			u := mustUser(t, s, "sync")
+			for range writes {
+				sess, _, _ := mustSession(t, s, u, t0.Add(threeDays))
+				if _, err := s.RevokeSession(ctx, sess.ID, t0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if err := s.Sync(sctx); err != nil {
+				t.Fatalf("Sync: %v", err)
+			}
+			// Counted without waiting: Sync already waited.
+			got := map[string]int{}
+			for len(heard) > 0 {
+				ev := <-heard
+				if ev.Change.SessionID != "" {
+					got[ev.Source]++
+				}
+			}
+			for _, src := range sources {
+				if got[src] < writes {
+					t.Errorf("%s: %d revocations heard back when Sync returned, want %d", src, got[src], writes)
+				}
+			}
+		})
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ironclad-auth/ironclad/app"
 	"github.com/ironclad-auth/ironclad/auth"
@@ -323,6 +324,18 @@ func (e *Env) Login(username, password string) Payload {
 	r := e.Do("", LoginMutation, map[string]any{"u": username, "p": password})
 	MustOK(e.T, r)
 	return r.Payload(e.T, "login")
+}
+
+// Settle waits until the store has heard back, on each notification
+// channel, every change committed so far (store.Sync): a cache entry filled
+// after it is not dropped by a late notification of an earlier write.
+func (e *Env) Settle() {
+	e.T.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.App.Store.Sync(ctx); err != nil {
+		e.T.Fatalf("store.Sync: %v", err)
+	}
 }
 
 // Refresh presents a refresh token.
