@@ -59,6 +59,7 @@ type config struct {
 	scale       int             // users of the scale run (scale.go); 0 = the ordinary run
 	rounds      int             // rounds of the scale run's scenarios
 	keep        bool            // keep (and reuse) the scale run's seeded databases
+	pinDB       bool            // with -scale: also measure the write floor and refresh chains with Postgres on a core of its own (pin.go)
 }
 
 // scenarioNames are the values -only takes, in the order a run measures them.
@@ -101,6 +102,7 @@ func main() {
 	flag.IntVar(&cfg.scale, "scale", 0, "seed this many users (3 sessions and 10 refresh tokens each) and measure the scenarios of issue 16 against a 1,000-user database (scale.go)")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "with -scale: how many times each database's scenarios run")
 	flag.BoolVar(&cfg.keep, "keep", false, "with -scale: keep the seeded databases and reuse them in the next run (skips seeding; the purge still runs)")
+	flag.BoolVar(&cfg.pinDB, "pin-db", false, "with -scale on Postgres: also measure the refresh write floor and the refresh chains beside it with every Postgres process on CPU 0 and the harness and Ironclad on the others (pin.go; needs the server on this machine, and root)")
 	flag.Parse()
 	cfg.dbs = strings.Split(dbs, ",")
 	if cfg.pacedShare <= 0 || cfg.pacedShare > 1 {

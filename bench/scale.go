@@ -148,6 +148,11 @@ func scaleOn(ctx context.Context, cfg config, bin, hash, kind string) error {
 	if err := writeFloors(ctx, cfg, []*scaleDB{small, large}, rounds); err != nil {
 		return err
 	}
+	if cfg.pinDB {
+		if err := pinnedFloors(ctx, cfg, bin, []*scaleDB{small, large}); err != nil {
+			return err
+		}
+	}
 	if err := searchPlans(ctx, cfg, bin, large); err != nil {
 		return err
 	}
