@@ -156,6 +156,18 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // needsHTMLEscape reports whether json.Marshal would change data beyond
 // compacting it: it escapes <, > and & (HTML safety) and U+2028, U+2029.
 // The executor's output is already compact.
+// A byte loop: bytes.ContainsAny with the two non-ASCII runes in its set
+// decodes every rune of data.
 func needsHTMLEscape(data []byte) bool {
-	return bytes.ContainsAny(data, "<>&\u2028\u2029")
+	for i, c := range data {
+		switch c {
+		case '<', '>', '&':
+			return true
+		case 0xE2: // U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8
+			if i+2 < len(data) && data[i+1] == 0x80 && (data[i+2] == 0xA8 || data[i+2] == 0xA9) {
+				return true
+			}
+		}
+	}
+	return false
 }
