@@ -159,21 +159,12 @@ func writeFloors(ctx context.Context, cfg config, dbs []*scaleDB, rounds [][2][]
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
 	fmt.Fprintf(tw, "| users\t floor refresh tx/s c=32\t floor p99\t floor on %d connections\t refresh chains req/s (rounds)\t chains / floor (the higher)\t login write c=1 mean\t login c=1 mean (rounds)\t write / login\t login write c=32 /s\t\n", poolConns())
 	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t---\t---\t---\t---\t")
+	users := floorUsers()
 	for i, db := range dbs {
-		users := make([]string, 32)
-		for k := range users {
-			users[k] = seededID(userPrefix, 400+k)
-		}
 		progress("postgres-%d: refresh write floor, 32 chains, %s", db.n, cfg.duration)
-		rf, err := refreshFloor(ctx, db.dsn, users, len(users), cfg.duration)
+		rf, rf8, err := refreshFloors(ctx, db.dsn, users, cfg.duration)
 		if err != nil {
-			return fmt.Errorf("refresh floor: %w", err)
-		}
-		// The same 32 chains on as many connections as Ironclad's pool
-		// holds (store.DefaultMaxConns): the floor is the higher of the two.
-		rf8, err := refreshFloor(ctx, db.dsn, users, poolConns(), cfg.duration)
-		if err != nil {
-			return fmt.Errorf("refresh floor: %w", err)
+			return err
 		}
 		floor := max(rf.rps(), rf8.rps())
 		progress("postgres-%d: login write floor", db.n)
@@ -206,6 +197,29 @@ func writeFloors(ctx context.Context, cfg config, dbs []*scaleDB, rounds [][2][]
 	}
 	tw.Flush()
 	return nil
+}
+
+// floorUsers are the seeded users whose chains the floors run (400 on: none
+// of the scenarios' users).
+func floorUsers() []string {
+	users := make([]string, 32)
+	for k := range users {
+		users[k] = seededID(userPrefix, 400+k)
+	}
+	return users
+}
+
+// refreshFloors runs the refresh floor's chains of users on as many
+// connections, then on as many as Ironclad's pool holds
+// (store.DefaultMaxConns); the floor is the higher of the two.
+func refreshFloors(ctx context.Context, dsn string, users []string, d time.Duration) (own, pool *stats, err error) {
+	if own, err = refreshFloor(ctx, dsn, users, len(users), d); err != nil {
+		return nil, nil, fmt.Errorf("refresh floor: %w", err)
+	}
+	if pool, err = refreshFloor(ctx, dsn, users, poolConns(), d); err != nil {
+		return nil, nil, fmt.Errorf("refresh floor: %w", err)
+	}
+	return own, pool, nil
 }
 
 // poolConns is the size of Ironclad's pool on Postgres on this machine

@@ -135,20 +135,13 @@ func pinnedFloors(ctx context.Context, cfg config, bin string, dbs []*scaleDB) e
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
 	fmt.Fprintf(tw, "| users\t round\t floor refresh tx/s c=32\t floor p99\t floor on %d connections\t refresh chains req/s c=32\t chains p99\t chains / floor (the higher)\t errors (floors + chains)\t\n", poolConns())
 	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t---\t---\t---\t")
+	users := floorUsers()
 	for _, db := range dbs {
-		users := make([]string, 32)
-		for k := range users {
-			users[k] = seededID(userPrefix, 400+k)
-		}
 		for round := range cfg.rounds {
 			progress("postgres-%d, pinned, round %d: refresh write floor, 32 chains, %s", db.n, round+1, cfg.duration)
-			rf, err := refreshFloor(ctx, db.dsn, users, len(users), cfg.duration)
+			rf, rfPool, err := refreshFloors(ctx, db.dsn, users, cfg.duration)
 			if err != nil {
-				return fmt.Errorf("refresh floor: %w", err)
-			}
-			rfPool, err := refreshFloor(ctx, db.dsn, users, poolConns(), cfg.duration)
-			if err != nil {
-				return fmt.Errorf("refresh floor: %w", err)
+				return err
 			}
 			progress("postgres-%d, pinned, round %d: refresh chains c=32", db.n, round+1)
 			ch, err := refreshChains(ctx, cfg, bin, db, 32)
@@ -171,13 +164,8 @@ func refreshChains(ctx context.Context, cfg config, bin string, db *scaleDB, wor
 	}
 	defer srv.stop()
 	c := &client{url: srv.url, http: newClient(workers)}
-	c.sessions = make([]session, workers)
-	for i := range c.sessions {
-		var pr pairResponse
-		if o := post(ctx, c.http, c.url, scaleLoginBody(100+i), "", &pr); o != ok {
-			return nil, fmt.Errorf("setup login of %s failed (%d)", scaleUsername(100+i), o)
-		}
-		c.sessions[i] = pr.session("login")
+	if c.sessions, err = scaleSessions(ctx, c, workers); err != nil {
+		return nil, err
 	}
 	load(ctx, workers, time.Second, 0, func(ctx context.Context, w int) outcome { return c.refresh(ctx, w) }) // warm up
 	return load(ctx, workers, cfg.duration, 0, func(ctx context.Context, w int) outcome { return c.refresh(ctx, w) }), nil

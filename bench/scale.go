@@ -379,15 +379,9 @@ func scaleScenarios(ctx context.Context, cfg config, bin string, db *scaleDB) ([
 	var rs []scaleResult
 
 	// 64 logged-in users (100..163) for me and the refresh chains.
-	sessions := make([]session, 64)
-	for i := range sessions {
-		var p pairResponse
-		if o := post(ctx, c.http, c.url, scaleLoginBody(100+i), "", &p); o != ok {
-			return nil, fmt.Errorf("setup login of %s failed (%d)", scaleUsername(100+i), o)
-		}
-		sessions[i] = p.session("login")
+	if c.sessions, err = scaleSessions(ctx, c, 64); err != nil {
+		return nil, err
 	}
-	c.sessions = sessions
 
 	progress("%s: login c=1", srv.db)
 	s := load(ctx, 1, d, int64(max(10, cfg.loginCount/4)), func(ctx context.Context, w int) outcome {
@@ -444,6 +438,19 @@ func scaleScenarios(ctx context.Context, cfg config, bin string, db *scaleDB) ([
 	}
 	rs = append(rs, resultOf(fmt.Sprintf("logoutAll (%d sessions) c=1", manySessions), s))
 	return rs, nil
+}
+
+// scaleSessions logs the seeded users 100 on in, n of them, through c.
+func scaleSessions(ctx context.Context, c *client, n int) ([]session, error) {
+	sessions := make([]session, n)
+	for i := range sessions {
+		var p pairResponse
+		if o := post(ctx, c.http, c.url, scaleLoginBody(100+i), "", &p); o != ok {
+			return nil, fmt.Errorf("setup login of %s failed (%d)", scaleUsername(100+i), o)
+		}
+		sessions[i] = p.session("login")
+	}
+	return sessions, nil
 }
 
 const (

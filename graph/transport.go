@@ -156,6 +156,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // needsHTMLEscape reports whether json.Marshal would change data beyond
 // compacting it: it escapes <, > and & (HTML safety) and U+2028, U+2029.
 // The executor's output is already compact.
+//
 // A byte loop: bytes.ContainsAny with the two non-ASCII runes in its set
 // decodes every rune of data.
 func needsHTMLEscape(data []byte) bool {

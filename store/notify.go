@@ -69,10 +69,10 @@ type notifier struct {
 	// states of the channels, for metrics: Postgres first when both.
 	states []*channelState
 
-	queue     chan string  // payloads waiting to be published on Redis
-	inFlight  atomic.Int64 // payloads taken from queue and not yet published
-	published atomic.Int64 // changes published on Redis
-	discarded atomic.Int64 // changes dropped because the queue was full
+	queue     chan outgoing // waiting to be published on Redis
+	inFlight  atomic.Int64  // taken from queue and not yet published
+	published atomic.Int64  // changes published on Redis
+	discarded atomic.Int64  // changes dropped because the queue was full
 
 	// syncs are the barriers of Sync waiting to be heard, by payload.
 	syncs sync.Map // string -> chan struct{}
@@ -86,10 +86,8 @@ func startNotifier(cache *identityCache, log *slog.Logger, pgDSN string, rdb *re
 	if interval <= 0 {
 		interval = DefaultHeartbeatInterval
 	}
-	id := make([]byte, 8)
-	_, _ = rand.Read(id)
 	n := &notifier{cache: cache, log: log, redis: rdb, cancel: cancel, connected: make(chan struct{}),
-		beat: beat, interval: interval, beatID: hex.EncodeToString(id)}
+		beat: beat, interval: interval, beatID: randomID()}
 	if pgDSN != "" {
 		n.states = append(n.states, &channelState{source: SourcePostgres})
 	}
@@ -101,7 +99,7 @@ func startNotifier(cache *identityCache, log *slog.Logger, pgDSN string, rdb *re
 		n.wg.Go(func() { n.listenPostgres(ctx, pgDSN, sync.OnceFunc(n.pending.Done)) })
 	}
 	if rdb != nil {
-		n.queue = make(chan string, publishQueueSize)
+		n.queue = make(chan outgoing, publishQueueSize)
 		n.wg.Go(func() { n.publishLoop(ctx) })
 		n.pubsub = rdb.Subscribe(ctx, notifyChannel)
 		n.pending.Add(1)
@@ -132,7 +130,7 @@ func (n *notifier) publish(ctx context.Context, changes []Change) {
 	}
 	for _, c := range changes {
 		select {
-		case n.queue <- c.encode():
+		case n.queue <- outgoing{change: c}:
 		default:
 			// Rate of the warning: once per full queue's worth of drops.
 			if n.discarded.Add(1)%publishQueueSize == 1 {
@@ -148,10 +146,10 @@ func (n *notifier) publishLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case payload := <-n.queue:
+		case o := <-n.queue:
 			n.inFlight.Add(1)
 			pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-			err := n.redis.Publish(pctx, notifyChannel, payload).Err()
+			err := n.redis.Publish(pctx, notifyChannel, o.payload()).Err()
 			cancel()
 			n.inFlight.Add(-1)
 			if err != nil {
@@ -161,7 +159,9 @@ func (n *notifier) publishLoop(ctx context.Context) {
 				}
 				continue
 			}
-			n.published.Add(1)
+			if o.barrier == "" {
+				n.published.Add(1)
+			}
 		}
 	}
 }
@@ -324,30 +324,29 @@ func (n *notifier) sync(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	var payloads []string
 	var waits []chan struct{}
 	barrier := func() string {
-		id := make([]byte, 8)
-		_, _ = rand.Read(id)
-		payload := heartbeatPrefix + "sync:" + hex.EncodeToString(id)
+		payload := heartbeatPrefix + "sync:" + randomID()
 		done := make(chan struct{})
 		n.syncs.Store(payload, done)
-		payloads, waits = append(payloads, payload), append(waits, done)
+		waits = append(waits, done)
 		return payload
 	}
-	defer func() {
-		for _, p := range payloads {
-			n.syncs.Delete(p)
-		}
+	var pg, rd string
+	defer func() { // heard barriers are gone already (synced)
+		n.syncs.Delete(pg)
+		n.syncs.Delete(rd)
 	}()
 	if n.beat != nil {
-		if err := n.beat(ctx, barrier()); err != nil {
+		pg = barrier()
+		if err := n.beat(ctx, pg); err != nil {
 			return err
 		}
 	}
 	if n.queue != nil {
+		rd = barrier()
 		select {
-		case n.queue <- barrier(): // behind every change queued before it
+		case n.queue <- outgoing{barrier: rd}: // behind every change queued before it
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -360,6 +359,27 @@ func (n *notifier) sync(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// outgoing is what the Redis publisher sends: a committed change, or a
+// barrier of Sync (a heartbeat-prefixed payload every replica ignores).
+type outgoing struct {
+	change  Change
+	barrier string
+}
+
+func (o outgoing) payload() string {
+	if o.barrier != "" {
+		return o.barrier
+	}
+	return o.change.encode()
+}
+
+// randomID returns 64 random bits in hex.
+func randomID() string {
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	return hex.EncodeToString(id)
 }
 
 // synced releases the Sync waiting for payload, if any.

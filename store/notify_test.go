@@ -131,6 +131,9 @@ func TestSyncHearsOwnChanges(t *testing.T) {
 			t.Cleanup(func() { s.Close() })
 			storetest.Listening(t, s)
 			sources := s.ChannelSources()
+			if len(sources) == 0 {
+				t.Skip("SQLite without TEST_REDIS_URL has no notification channel: Sync has nothing to wait for")
+			}
 			const writes = 20
 			u := mustUser(t, s, "sync")
 			for range writes {
